@@ -1,0 +1,37 @@
+"""StuCrs: 『ゼロから作る Deep Learning ③』(DeZero) と同じ API の自動微分フレームワーク。
+
+StuCrs: a define-by-run autodiff framework with DeZero's public API, on NumPy (CPU) and CuPy (GPU).
+
+使い方 / usage::
+
+    import numpy as np
+    from stucrs import Variable
+    import stucrs.functions as F
+
+    x = Variable(np.array(1.0))
+    y = F.tanh(x)
+    y.backward(create_graph=True)
+"""
+from stucrs.core import (  # noqa: F401
+    Config,
+    Function,
+    Parameter,
+    Variable,
+    as_array,
+    as_variable,
+    no_grad,
+    test_mode,
+    using_config,
+)
+from stucrs import core as _core
+from stucrs import cuda  # noqa: F401
+from stucrs import functions  # noqa: F401
+from stucrs import utils  # noqa: F401
+
+_core._install_functions(functions)
+
+__version__ = "0.1.0"
+
+
+def setup_variable():
+    """DeZero 互換のための関数 (StuCrs では import 時に演算子が設定済みなので何もしない)。"""
