@@ -377,8 +377,7 @@ class Sigmoid(Function):
     def forward(self, x):
         xp = cuda.get_array_module(x)
         # tanh を使うと大きな |x| でも exp が溢れない
-        y = x * 0.5
-        xp.tanh(y, out=y)
+        y = xp.tanh(x * 0.5)
         y *= 0.5
         y += 0.5
         return y
@@ -420,14 +419,13 @@ class LeakyReLU(Function):
         self.slope = slope
 
     def forward(self, x):
-        y = x.copy()
-        y[x <= 0] *= self.slope
-        return y
+        xp = cuda.get_array_module(x)
+        return xp.where(x > 0, x, x * self.slope)
 
     def backward(self, gy):
         (x,) = self.inputs
-        mask = (x.data > 0).astype(gy.dtype)
-        mask[mask <= 0] = self.slope
+        xp = cuda.get_array_module(x.data)
+        mask = xp.where(x.data > 0, 1.0, self.slope).astype(gy.dtype)
         return gy * mask
 
 
