@@ -8,15 +8,18 @@ cd "$(dirname "$0")/.."
 # One pinned virtual environment per framework (envs/*.txt); current ones are not rebuilt.
 python3 envs/build.py workspace stucrs dezero tensorflow torch
 
-# The shared-MLflow-server test needs a real PostgreSQL server (Debian's package).
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+# System programs some tests use: PostgreSQL (shared MLflow server test), Graphviz (graph drawing).
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "[test.sh] installing PostgreSQL (Debian package) for the MLflow server test"
+    echo "[test.sh] installing Debian packages: ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    echo "[test.sh] PostgreSQL is not installed and cannot be installed here (needs root + apt-get)." >&2
-    echo "[test.sh] Install it (sudo apt-get install postgresql) or set STUCRS_SKIP_POSTGRES=1." >&2
+    echo "[test.sh] missing system packages: ${missing[*]} (needs root + apt-get to install them here)." >&2
+    echo "[test.sh] Install them (sudo apt-get install ${missing[*]}); set STUCRS_SKIP_POSTGRES=1 to skip the PostgreSQL test." >&2
   fi
 fi
 

@@ -34,23 +34,26 @@ def _require_gpu():
         )
 
 
+def _unwrap(x):
+    # Variable なら中身の配列を取り出す (cupy.ndarray 自身も .data 属性を持つので型で判定する)
+    if isinstance(x, (np.ndarray, np.generic)) or (cp is not None and isinstance(x, cp.ndarray)):
+        return x
+    return getattr(x, "data", x)
+
+
 def get_array_module(x):
     """x に合った配列モジュール (numpy か cupy) を返す。/ Return numpy or cupy for ``x``.
 
     Variable を渡すと、その data の配列モジュールを返します。
     """
-    data = getattr(x, "data", x) if not isinstance(x, np.ndarray) else x
     if not gpu_enable:
         return np
-    return cp.get_array_module(data)
+    return cp.get_array_module(_unwrap(x))
 
 
 def as_numpy(x):
     """x を NumPy 配列に変換する (CuPy 配列ならホストへ転送)。/ Convert to a NumPy array."""
-    if hasattr(x, "data") and not isinstance(x, np.ndarray) and not (
-        gpu_enable and isinstance(x, cp.ndarray)
-    ):
-        x = x.data  # Variable
+    x = _unwrap(x)
     if np.isscalar(x):
         return np.array(x)
     if isinstance(x, np.ndarray):
@@ -60,9 +63,6 @@ def as_numpy(x):
 
 def as_cupy(x):
     """x を CuPy 配列に変換する (GPU が無ければ分かりやすいエラー)。/ Convert to a CuPy array."""
-    if hasattr(x, "data") and not isinstance(x, np.ndarray) and not (
-        gpu_enable and isinstance(x, cp.ndarray)
-    ):
-        x = x.data  # Variable
+    x = _unwrap(x)
     _require_gpu()
     return cp.asarray(x)
