@@ -45,6 +45,16 @@ DEFAULT_ROOT = Path(__file__).resolve().parent.parent
 VERIFY_RE = re.compile(r"^#\s*verify-import:\s*(.*)$")
 INCLUDE_RE = re.compile(r"^(-r|--requirement|-c|--constraint)\s*=?\s*(\S+)")
 ON_WINDOWS = os.name == "nt"
+# Run by the new environment's Python with the module names as arguments. A namespace package
+# (no __file__) fails: it means a package directory was found without its code, e.g. an editable
+# install made while stucrs/__init__.py was missing.
+VERIFY_CODE = """import importlib, sys
+for name in sys.argv[1:]:
+    mod = importlib.import_module(name)
+    if getattr(mod, "__file__", None) is None:
+        sys.exit("verify-import: %s is an empty namespace package, not an installed module" % name)
+print("imports ok: " + " ".join(sys.argv[1:]))
+"""
 
 
 class BuildError(Exception):
@@ -152,7 +162,8 @@ def find_python(explicit=None):
                              stderr=subprocess.PIPE, universal_newlines=True).stdout.split("\n")
     except (OSError, subprocess.CalledProcessError) as exc:
         raise BuildError("cannot run the Python given by %s (%s): %s" % (origin, exe, exc))
-    real_exe, version = out[0].strip(), out[1].strip()
+    # the real file, not a symlink to it: a venv made from a link may not find its standard library
+    real_exe, version = os.path.realpath(out[0].strip()), out[1].strip()
     if tuple(int(x) for x in version.split(".")[:2]) != PYTHON_MINOR:
         raise BuildError("%s (%s) is Python %s; StuCrs environments need Python %d.%d"
                          % (origin, exe, version, PYTHON_MINOR[0], PYTHON_MINOR[1]))
@@ -183,10 +194,10 @@ def resolve_mode(mode):
 # --------------------------------------------------------------------------- stamp
 
 
-def wanted_stamp(root, name, gpu, py_version):
+def wanted_stamp(root, name, gpu, py_version, use_constraints=True):
     req = requirements_file(root, name, gpu)
     files = included_files(req)
-    cons = constraints_file(root, name, gpu)
+    cons = constraints_file(root, name, gpu) if use_constraints else None
     if cons is not None:
         files += [f for f in included_files(cons) if f not in files]
     root = Path(root).resolve()
@@ -217,12 +228,22 @@ def read_stamp(venv):
         return None
 
 
-def stamp_matches(venv, wanted):
+def stamp_matches(venv, wanted, subset=False):
+    """True when .venvs/NAME was built from exactly what `wanted` describes.
+
+    With subset=True the files of `wanted` only need to be among those the stamp records
+    (used by --lock, which may add a constraints file to an environment built without it).
+    """
     have = read_stamp(venv)
     if not have or not venv_python(venv).exists():
         return False
-    keys = ("schema", "sha256", "python", "pip", "gpu")
-    return all(have.get(k) == wanted.get(k) for k in keys)
+    keys = ("schema", "python", "pip", "gpu") + (() if subset else ("sha256",))
+    if not all(have.get(k) == wanted.get(k) for k in keys):
+        return False
+    if subset:
+        recorded = have.get("sha256") or {}
+        return all(recorded.get(f) == h for f, h in wanted["sha256"].items())
+    return True
 
 
 def write_stamp(venv, stamp):
@@ -260,8 +281,8 @@ class _Lock:
         self.fh.close()
 
 
-def run(cmd, cwd, env=None):
-    log("$ " + " ".join(str(c) for c in cmd))
+def run(cmd, cwd, env=None, show=None):
+    log("$ " + (show or " ".join(str(c) for c in cmd)))
     res = subprocess.run([str(c) for c in cmd], cwd=str(cwd), env=env)
     if res.returncode != 0:
         raise BuildError("command failed (exit %d): %s" % (res.returncode, " ".join(map(str, cmd))))
@@ -281,6 +302,17 @@ def relocate_scripts(tmp, final):
             mode = p.stat().st_mode
             p.write_bytes(data.replace(old, new))
             os.chmod(str(p), mode)
+
+
+def base_pip_can_target(py_exe, env):
+    """True when the base Python has a pip (>= 22.3) that can install into another interpreter."""
+    try:
+        out = subprocess.run([py_exe, "-m", "pip", "--version"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, universal_newlines=True, env=env, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    m = re.match(r"pip (\d+)\.(\d+)", out.stdout)
+    return out.returncode == 0 and m is not None and (int(m.group(1)), int(m.group(2))) >= (22, 3)
 
 
 def pip_env():
@@ -320,28 +352,38 @@ def build_env(name, root=DEFAULT_ROOT, gpu=False, force=False, python=None, lock
     final = venvs / name
     py_exe, py_version = find_python(python)
     with _Lock(venvs / (name + ".lock")):
-        wanted = wanted_stamp(root, name, gpu, py_version)
-        if not force and not lock and stamp_matches(final, wanted):
+        wanted = wanted_stamp(root, name, gpu, py_version, use_constraints=not lock)
+        if not force and stamp_matches(final, wanted, subset=lock):
+            if lock:
+                freeze_constraints(final, root, name, gpu)
+                write_stamp(final, wanted_stamp(root, name, gpu, py_version))
             log("%s: up to date (%s)" % (name, final))
             return "up to date"
+        # leftovers of an interrupted build of NAME (none can be running: we hold the lock)
+        for stale in list(venvs.glob(name + ".tmp-*")) + list(venvs.glob(name + ".old-*")):
+            shutil.rmtree(str(stale), ignore_errors=True)
         tmp = venvs / ("%s.tmp-%d" % (name, os.getpid()))
-        shutil.rmtree(str(tmp), ignore_errors=True)
         log("%s: building with Python %s (%s) from %s%s"
             % (name, py_version, py_exe, wanted["requirements"], " [GPU]" if gpu else ""))
         try:
-            run([py_exe, "-m", "venv", tmp], cwd=root)
             py = venv_python(tmp)
             env = pip_env()
-            run([py, "-m", "pip", "install", "--quiet", PIP_PIN], cwd=root, env=env)
+            if base_pip_can_target(py_exe, env):
+                # fast path: no ensurepip; the base Python's pip installs the pinned pip into the venv
+                run([py_exe, "-m", "venv", "--without-pip", "--prompt", name, tmp], cwd=root)
+                run([py_exe, "-m", "pip", "--python", py, "install", "--quiet", PIP_PIN], cwd=root, env=env)
+            else:
+                run([py_exe, "-m", "venv", "--prompt", name, tmp], cwd=root)
+                run([py, "-m", "pip", "install", "--quiet", PIP_PIN], cwd=root, env=env)
             cmd = [py, "-m", "pip", "install", "-r", root / wanted["requirements"]]
-            if wanted["constraints"] and not lock:
+            if wanted["constraints"]:
                 cmd += ["-c", root / wanted["constraints"]]
             run(cmd, cwd=root, env=env)
             mods = verify_modules(included_files(root / wanted["requirements"]))
             if mods:
-                run([py, "-c", "import " + ", ".join(mods) + "; print('imports ok: "
-                     + " ".join(mods) + "')"], cwd=tmp, env=env)
+                run([py, "-c", VERIFY_CODE] + mods, cwd=tmp, env=env, show="verify-import: " + " ".join(mods))
             relocate_scripts(tmp, final)
+            write_stamp(tmp, wanted)
             old = None
             if final.exists() or final.is_symlink():
                 old = venvs / ("%s.old-%d" % (name, os.getpid()))
@@ -354,8 +396,7 @@ def build_env(name, root=DEFAULT_ROOT, gpu=False, force=False, python=None, lock
             raise
         if lock:
             freeze_constraints(final, root, name, gpu)
-            wanted = wanted_stamp(root, name, gpu, py_version)
-        write_stamp(final, wanted)
+            write_stamp(final, wanted_stamp(root, name, gpu, py_version))
         log("%s: built (%s)" % (name, final))
         return "built"
 
