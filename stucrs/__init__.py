@@ -30,6 +30,21 @@ from stucrs import utils  # noqa: F401
 
 _core._install_functions(functions)
 
+# ニューラルネットワーク (レイヤ・モデル・オプティマイザ) / neural-network part
+from stucrs import functions_conv  # noqa: E402,F401
+from stucrs import layers  # noqa: E402,F401
+from stucrs import models  # noqa: E402,F401
+from stucrs import optimizers  # noqa: E402,F401
+from stucrs.layers import Layer  # noqa: E402,F401
+from stucrs.models import Model  # noqa: E402,F401
+
+# データ (データセット・前処理・データローダ) / data part
+from stucrs import datasets  # noqa: E402,F401
+from stucrs import dataloaders  # noqa: E402,F401
+from stucrs import transforms  # noqa: E402,F401
+from stucrs.datasets import Dataset  # noqa: E402,F401
+from stucrs.dataloaders import DataLoader, SeqDataLoader  # noqa: E402,F401
+
 __version__ = "0.1.0"
 
 

@@ -237,6 +237,11 @@ class Variable:
                     if o is not None:
                         o.grad = None
 
+        if not retain_grad and self.creator is None and not self.requires_grad:
+            # 生の配列だけから作られた出力 (計算グラフを作らなかった関数の出力) も、DeZero と同じく
+            # 関数の出力として勾配を消す。DeZero ではこの変数にも creator があり、上のループで消える。
+            self.grad = None
+
     # --- 形状の操作 ------------------------------------------------------------
     def reshape(self, *shape):
         """形状を変える (``x.reshape(2, 3)`` と ``x.reshape((2, 3))`` のどちらも可)。"""
@@ -314,6 +319,13 @@ class Variable:
     def __matmul__(self, other):
         return _F.matmul(self, other)
 
+    def dot(self, other):
+        """行列の積 ``self @ other`` (DeZero の ``Variable.dot``)。/ Matrix product."""
+        return _F.matmul(self, other)
+
+    # DeZero 0.0.13 の ``setup_variable`` が登録する名前 (綴りの誤りもそのまま) / DeZero's own spelling
+    matmaul = dot
+
     def __rmatmul__(self, other):
         return _F.matmul(other, self)
 
@@ -353,10 +365,17 @@ def as_array(x, array_module=np):
 def _as_operand(other, like):
     """演算子の相手 ``other`` を配列か Variable にする。
 
-    Python / NumPy のスカラーは ``like`` (相手の Variable) の浮動小数点 dtype に合わせる。
-    これで float32 の計算が float64 に昇格しない。
+    Python / NumPy のスカラーと 0 次元配列は ``like`` (相手の Variable) の浮動小数点 dtype に
+    合わせる。これで float32 の計算が float64 に昇格しない。0 次元配列もスカラーと同じに扱うのは
+    NumPy 1 (DeZero が書かれた版) の型昇格と同じ結果にするため (``x32 * np.array(2.0)`` は float32)。
     """
-    if isinstance(other, (Variable,) + array_types):
+    if isinstance(other, Variable):
+        return other
+    if isinstance(other, array_types):
+        dtype = like.data.dtype
+        if (other.ndim == 0 and dtype.kind == "f" and other.dtype != dtype
+                and other.dtype.kind in "biuf"):
+            return other.astype(dtype)
         return other
     if isinstance(other, _scalar_types):
         xp = cuda.get_array_module(like.data)

@@ -47,6 +47,11 @@ __all__ = [
     "fetch_mnist",
     "load_idx",
     "load_mnist_arrays",
+    "Shakespear",
+    "load_cache_npz",
+    "save_cache_npz",
+    "cache_dir",
+    "get_file",
 ]
 
 
@@ -769,3 +774,78 @@ class MNIST(Dataset):
     def labels():
         """ラベル番号から名前への辞書 ``{0: '0', ..., 9: '9'}``。 / Label id to name."""
         return {i: str(i) for i in range(10)}
+
+
+# =============================================================================
+# 文字単位の言語モデル用データ / character-level text (the book's Shakespear)
+# =============================================================================
+SHAKESPEAR_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+
+
+class Shakespear(Dataset):
+    """シェイクスピアの文章 (tiny shakespeare) を文字 ID の列にしたデータセット。
+
+    Character-level Tiny Shakespeare: ``data[i]`` is a character id and ``label[i]`` the next one.
+    ``path`` にテキストファイルを渡すとダウンロードせずにそれを使います (ネットワークの無い環境向け)。
+    ``char_to_id`` / ``id_to_char`` は文字と ID の対応表です (文字の初出順に番号を振ります)。
+    """
+
+    def __init__(self, train=True, transform=None, target_transform=None, path=None):
+        self.path = path
+        super().__init__(train, transform, target_transform)
+
+    def prepare(self):
+        from stucrs.utils import get_file
+
+        path = self.path if self.path is not None else get_file(SHAKESPEAR_URL, "shakespear.txt")
+        with open(path, "r", encoding="utf-8") as f:
+            text = f.read()
+        if len(text) < 2:
+            raise ValueError(f"Shakespear: {path} holds {len(text)} characters; at least 2 are needed")
+        # 初出順の文字 → ID 表 (dict は挿入順を保つ)
+        char_to_id = {}
+        for c in text:
+            if c not in char_to_id:
+                char_to_id[c] = len(char_to_id)
+        self.char_to_id = char_to_id
+        self.id_to_char = {i: c for c, i in char_to_id.items()}
+        ids = np.fromiter((char_to_id[c] for c in text), dtype=np.int64, count=len(text))
+        self.data = ids[:-1]
+        self.label = ids[1:]
+
+
+# =============================================================================
+# キャッシュ (DeZero 互換) / npz cache helpers, DeZero-compatible names
+# =============================================================================
+from stucrs.utils import cache_dir, get_file  # noqa: E402,F401  (DeZero の datasets からも使える名前)
+
+
+def _cache_npz_path(filename, train):
+    filename = filename[filename.rfind("/") + 1:]
+    suffix = ".train.npz" if train else ".test.npz"
+    return os.path.join(cache_dir, filename + suffix)
+
+
+def load_cache_npz(filename, train=False):
+    """キャッシュ (``~/.stucrs``) から (data, label) を読む。無ければ (None, None)。pickle は読まない。"""
+    path = _cache_npz_path(filename, train)
+    if not os.path.exists(path):
+        return None, None
+    with np.load(path, allow_pickle=False) as loaded:
+        return loaded["data"], loaded["label"]
+
+
+def save_cache_npz(data, label, filename, train=False):
+    """(data, label) をキャッシュに npz で保存する (一時ファイルに書いてから置き換えるので、途中で止まっても壊れない)。"""
+    path = _cache_npz_path(filename, train)
+    if os.path.exists(path):
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".npz.part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, data=data, label=label)
+        os.replace(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise

@@ -607,7 +607,7 @@ def binary_cross_entropy(p, t):
         t = t.reshape(*p.shape)
     t = _as_target(t, p.data)
     n = len(t)
-    p = clip(p, 1e-15, 0.999999)
+    p = clip(p, 1e-15, 0.999)  # DeZero と同じ上限 (0.999) / the same upper clip as DeZero
     tlog_p = t * log(p) + (1 - t) * log(1 - p)
     return -1 * sum(tlog_p) / n
 
@@ -705,3 +705,17 @@ __all__ = [
     "softmax_cross_entropy_simple", "sigmoid_cross_entropy", "binary_cross_entropy", "accuracy",
     "dropout", "Max", "Min", "max", "min", "Clip", "clip",
 ]
+
+# 畳み込み・プーリングと NN 用の関数 (stucrs/functions_conv.py, stucrs/functions_nn.py)
+from stucrs.functions_conv import conv2d, deconv2d, conv2d_simple, im2col, col2im, pooling, pooling_simple, average_pooling  # noqa: E402,F401,E501
+from stucrs.functions_nn import BatchNorm, batch_norm, embed_id  # noqa: E402,F401
+
+# DeZero 0.0.13 の綴り (dezero.functions.batch_nrom; DeZero の BatchNorm レイヤもこの名前で呼ぶ)
+batch_nrom = batch_norm
+
+# 四則演算の関数 (dezero.functions も core から再公開している) / arithmetic, as dezero.functions re-exports
+from stucrs.core import add, sub, rsub, mul, div, rdiv, neg  # noqa: E402,F401
+
+__all__ += ["conv2d", "deconv2d", "conv2d_simple", "im2col", "col2im", "pooling", "pooling_simple",
+            "average_pooling", "BatchNorm", "batch_norm", "batch_nrom", "embed_id",
+            "add", "sub", "rsub", "mul", "div", "rdiv", "neg"]

@@ -22,6 +22,8 @@ float32 を返します。
 
 import numpy as np
 
+from stucrs.utils import pair  # noqa: F401  (DeZero の transforms からも使える名前)
+
 __all__ = [
     "Transform",
     "Compose",

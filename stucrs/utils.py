@@ -10,6 +10,7 @@ import tempfile
 import numpy as np
 
 from stucrs import cuda
+from stucrs.core import Variable, as_variable  # noqa: F401 - also public here, as in dezero.utils
 
 
 # =============================================================================
@@ -103,13 +104,13 @@ def pair(x):
 # =============================================================================
 # 勾配チェック / gradient check
 # =============================================================================
-def numerical_grad(f, x, *args, eps=1e-4, **kwargs):
-    """中心差分による数値微分。/ Central-difference numerical gradient of ``f`` at ``x``.
+def numerical_grad(f, x, *args, **kwargs):
+    """中心差分 (刻み 1e-4) による数値微分。/ Central-difference numerical gradient of ``f`` at ``x``.
 
-    ``f`` はスカラー (または任意形状、その総和を微分する) を返す関数。
+    ``f`` はスカラー (または任意形状、その総和を微分する) を返す関数。``args`` と ``kwargs`` は
+    そのまま ``f`` に渡します (DeZero と同じ。``eps`` などのキーワードも ``f`` のもの)。
     """
-    from stucrs.core import Variable
-
+    eps = 1e-4
     x = x.data if isinstance(x, Variable) else x
     xp = cuda.get_array_module(x)
     if xp is not np:
@@ -138,8 +139,6 @@ def numerical_grad(f, x, *args, eps=1e-4, **kwargs):
 
 
 def _sum_value(y):
-    from stucrs.core import Variable
-
     if isinstance(y, Variable):
         y = y.data
     return float(cuda.as_numpy(y).sum())
@@ -150,8 +149,6 @@ def gradient_check(f, x, *args, rtol=1e-4, atol=1e-5, **kwargs):
 
     Compare backprop's gradient with the numerical one; True when they agree.
     """
-    from stucrs.core import Variable, as_variable
-
     x = as_variable(x)
     x.data = x.data.astype(np.float64)
 
@@ -176,8 +173,6 @@ def gradient_check(f, x, *args, rtol=1e-4, atol=1e-5, **kwargs):
 
 def array_equal(a, b):
     """2 つの配列 (または Variable) が等しいか。/ True if equal (Variables and CuPy accepted)."""
-    from stucrs.core import Variable
-
     a = a.data if isinstance(a, Variable) else a
     b = b.data if isinstance(b, Variable) else b
     a, b = cuda.as_numpy(a), cuda.as_numpy(b)
@@ -186,12 +181,58 @@ def array_equal(a, b):
 
 def array_allclose(a, b, rtol=1e-4, atol=1e-5):
     """2 つの配列 (または Variable) がほぼ等しいか。/ True if close."""
-    from stucrs.core import Variable
-
     a = a.data if isinstance(a, Variable) else a
     b = b.data if isinstance(b, Variable) else b
     a, b = cuda.as_numpy(a), cuda.as_numpy(b)
     return bool(np.allclose(a, b, atol=atol, rtol=rtol))
+
+
+# =============================================================================
+# ダウンロード / download (DeZero の get_file と同じ使い方)
+# =============================================================================
+cache_dir = os.path.join(os.path.expanduser("~"), ".stucrs")
+"""ダウンロードしたファイルを置くフォルダ (DeZero の ``~/.dezero`` に当たる)。/ The download cache."""
+
+
+def show_progress(block_num, block_size, total_size):
+    """``urllib.request.urlretrieve`` の進捗表示 (30 文字のバー)。/ Progress bar for downloads."""
+    if total_size <= 0:  # サーバが長さを教えないとき / size unknown
+        print(f"\r{block_num * block_size / 1e6:.1f} MB", end="")
+        return
+    downloaded = block_num * block_size
+    p = min(downloaded / total_size * 100, 100.0)
+    i = min(int(downloaded / total_size * 30), 30)
+    print(f"\r[{'#' * i}{'.' * (30 - i)}] {p:.2f}%", end="")
+
+
+def get_file(url, file_name=None):
+    """``url`` のファイルを ``cache_dir`` にダウンロードし、そのパスを返す (既にあれば何もしない)。
+
+    Download ``url`` into :data:`cache_dir` unless it is already there; return the absolute path.
+    The file is written under a temporary name and renamed when complete, so an interrupted
+    download never leaves a truncated file behind that a later call would take for the real one.
+    """
+    if file_name is None:
+        file_name = url[url.rfind("/") + 1:]
+    file_path = os.path.join(cache_dir, file_name)
+    os.makedirs(cache_dir, exist_ok=True)
+    if os.path.exists(file_path):
+        return file_path
+
+    print("Downloading: " + file_name)
+    fd, tmp_path = tempfile.mkstemp(dir=cache_dir, prefix="." + file_name + ".", suffix=".part")
+    os.close(fd)
+    try:
+        import urllib.request  # 起動を速くするため、ダウンロードするときだけ読み込む
+
+        urllib.request.urlretrieve(url, tmp_path, show_progress)
+        os.replace(tmp_path, file_path)
+    except BaseException:  # 失敗・中断 (Ctrl-C) では書きかけを消して、元の例外をそのまま投げる
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+    print(" Done")
+    return file_path
 
 
 # =============================================================================
