@@ -442,6 +442,8 @@ def _broadcast_error(name, shape0, shape1, err):
 # 四則演算 / arithmetic operators
 # =============================================================================
 class Add(Function):
+    """足し算 x0 + x1 の関数クラス (ブロードキャスト対応)。/ Elementwise addition."""
+
     def forward(self, x0, x1):
         self.x0_shape, self.x1_shape = x0.shape, x1.shape
         try:
@@ -464,6 +466,8 @@ def add(x0, x1):
 
 
 class Mul(Function):
+    """掛け算 x0 * x1 の関数クラス。/ Elementwise multiplication."""
+
     def forward(self, x0, x1):
         try:
             return x0 * x1
@@ -489,6 +493,8 @@ def mul(x0, x1):
 
 
 class Neg(Function):
+    """符号反転 -x の関数クラス。/ Negation."""
+
     def forward(self, x):
         return -x
 
@@ -497,11 +503,13 @@ class Neg(Function):
 
 
 def neg(x):
-    """-x"""
+    """符号反転 -x。/ Negation."""
     return Neg()(x)
 
 
 class Sub(Function):
+    """引き算 x0 - x1 の関数クラス。/ Elementwise subtraction."""
+
     def forward(self, x0, x1):
         self.x0_shape, self.x1_shape = x0.shape, x1.shape
         try:
@@ -519,7 +527,7 @@ class Sub(Function):
 
 
 def sub(x0, x1):
-    """x0 - x1"""
+    """引き算 x0 - x1。/ Subtraction."""
     x1 = _as_operand(x1, x0)
     return Sub()(x0, x1)
 
@@ -531,6 +539,8 @@ def rsub(x0, x1):
 
 
 class Div(Function):
+    """割り算 x0 / x1 の関数クラス。/ Elementwise division."""
+
     def forward(self, x0, x1):
         try:
             return x0 / x1
@@ -550,7 +560,7 @@ class Div(Function):
 
 
 def div(x0, x1):
-    """x0 / x1"""
+    """割り算 x0 / x1。/ Division."""
     x1 = _as_operand(x1, x0)
     return Div()(x0, x1)
 

@@ -14,6 +14,8 @@ from stucrs.core import Config, Function, Variable, as_array, as_variable
 # 要素ごとの関数 / elementwise functions: sin, cos, tanh, exp, log, square
 # =============================================================================
 class Sin(Function):
+    """sin(x) の関数クラス。/ Sine."""
+
     def forward(self, x):
         xp = cuda.get_array_module(x)
         return xp.sin(x)
@@ -29,6 +31,8 @@ def sin(x):
 
 
 class Cos(Function):
+    """cos(x) の関数クラス。/ Cosine."""
+
     def forward(self, x):
         xp = cuda.get_array_module(x)
         return xp.cos(x)
@@ -44,6 +48,8 @@ def cos(x):
 
 
 class Tanh(Function):
+    """tanh(x) の関数クラス。/ Hyperbolic tangent."""
+
     def forward(self, x):
         xp = cuda.get_array_module(x)
         return xp.tanh(x)
@@ -59,6 +65,8 @@ def tanh(x):
 
 
 class Exp(Function):
+    """exp(x) の関数クラス。/ Exponential."""
+
     def forward(self, x):
         xp = cuda.get_array_module(x)
         return xp.exp(x)
@@ -74,6 +82,8 @@ def exp(x):
 
 
 class Log(Function):
+    """log(x) の関数クラス。/ Natural logarithm."""
+
     def forward(self, x):
         xp = cuda.get_array_module(x)
         return xp.log(x)
@@ -89,6 +99,8 @@ def log(x):
 
 
 class Square(Function):
+    """x² の関数クラス。/ Square."""
+
     def forward(self, x):
         return x * x
 
@@ -113,6 +125,8 @@ def pow(x, c):
 # 形状を変える関数 / shape functions
 # =============================================================================
 class Reshape(Function):
+    """形状を変える関数クラス。/ Reshape."""
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -136,6 +150,8 @@ def reshape(x, shape):
 
 
 class Transpose(Function):
+    """軸を入れ替える関数クラス。/ Transpose."""
+
     def __init__(self, axes=None):
         self.axes = axes
 
@@ -156,6 +172,8 @@ def transpose(x, axes=None):
 
 
 class GetItem(Function):
+    """スライス x[slices] の関数クラス。/ Indexing."""
+
     def __init__(self, slices):
         self.slices = slices
 
@@ -168,6 +186,8 @@ class GetItem(Function):
 
 
 class GetItemGrad(Function):
+    """GetItem の逆伝播: 勾配を元の形状の位置に足し込む関数クラス。/ Scatter-add for GetItem."""
+
     def __init__(self, slices, in_shape):
         self.slices = slices
         self.in_shape = in_shape
@@ -209,6 +229,8 @@ def flatten(x):
 # 和とブロードキャスト / sum and broadcast
 # =============================================================================
 class Sum(Function):
+    """総和の関数クラス。/ Sum."""
+
     def __init__(self, axis, keepdims):
         self.axis = axis
         self.keepdims = keepdims
@@ -230,6 +252,8 @@ def sum(x, axis=None, keepdims=False):
 
 
 class SumTo(Function):
+    """形状 shape になるまで和をとる関数クラス。/ Sum to a shape."""
+
     def __init__(self, shape):
         self.shape = tuple(shape)
 
@@ -249,6 +273,8 @@ def sum_to(x, shape):
 
 
 class BroadcastTo(Function):
+    """形状 shape に広げる関数クラス。/ Broadcast to a shape."""
+
     def __init__(self, shape):
         self.shape = tuple(shape)
 
@@ -302,6 +328,8 @@ def _swap_last(x):
 
 
 class MatMul(Function):
+    """行列の積の関数クラス。/ Matrix product."""
+
     def forward(self, x, W):
         if x.ndim == 0 or W.ndim == 0 or x.shape[-1] != W.shape[-2 if W.ndim >= 2 else 0]:
             raise _matmul_error("matmul", x.shape, W.shape)
@@ -328,6 +356,8 @@ def matmul(x, W):
 
 
 class Linear(Function):
+    """全結合 x @ W + b の関数クラス (一時配列を作らない)。/ Fused affine transform."""
+
     def forward(self, x, W, b=None):
         if x.ndim != 2 or W.ndim != 2 or x.shape[1] != W.shape[0]:
             raise ValueError(
@@ -374,6 +404,8 @@ def linear_simple(x, W, b=None):
 # 活性化関数 / activation functions
 # =============================================================================
 class Sigmoid(Function):
+    """シグモイド関数の関数クラス。/ Sigmoid."""
+
     def forward(self, x):
         xp = cuda.get_array_module(x)
         # tanh を使うと大きな |x| でも exp が溢れない
@@ -399,6 +431,8 @@ def sigmoid_simple(x):
 
 
 class ReLU(Function):
+    """ReLU の関数クラス。/ Rectified linear unit."""
+
     def forward(self, x):
         xp = cuda.get_array_module(x)
         return xp.maximum(x, x.dtype.type(0))
@@ -410,11 +444,13 @@ class ReLU(Function):
 
 
 def relu(x):
-    """ReLU: max(x, 0)。"""
+    """ReLU 関数: max(x, 0)。/ Rectified linear unit."""
     return ReLU()(x)
 
 
 class LeakyReLU(Function):
+    """Leaky ReLU の関数クラス。/ Leaky ReLU."""
+
     def __init__(self, slope):
         self.slope = slope
 
@@ -435,6 +471,8 @@ def leaky_relu(x, slope=0.2):
 
 
 class Softmax(Function):
+    """ソフトマックス関数の関数クラス。/ Softmax."""
+
     def __init__(self, axis=1):
         self.axis = axis
 
@@ -467,6 +505,8 @@ def softmax_simple(x, axis=1):
 
 
 class LogSoftmax(Function):
+    """log(softmax(x)) の関数クラス。/ Log-softmax."""
+
     def __init__(self, axis=1):
         self.axis = axis
 
@@ -488,6 +528,8 @@ def log_softmax(x, axis=1):
 # 損失関数 / loss functions
 # =============================================================================
 class MeanSquaredError(Function):
+    """平均二乗誤差の関数クラス。/ Mean squared error."""
+
     def forward(self, x0, x1):
         if x0.shape != x1.shape and x0.size != x1.size:
             raise ValueError(f"mean_squared_error: shapes {x0.shape} and {x1.shape} differ")
@@ -534,6 +576,8 @@ def _check_labels(x, t, name):
 
 
 class SoftmaxCrossEntropy(Function):
+    """ソフトマックス交差エントロピー誤差の関数クラス (逆伝播は softmax を作り直さない)。/ Fused softmax cross entropy."""
+
     def forward(self, x, t):
         if x.ndim != 2:
             raise ValueError(f"softmax_cross_entropy: x must be (N, classes), got shape {x.shape}")
@@ -639,6 +683,8 @@ def dropout(x, dropout_ratio=0.5):
 
 
 class Max(Function):
+    """最大値の関数クラス。/ Maximum."""
+
     def __init__(self, axis=None, keepdims=False):
         self.axis = axis
         self.keepdims = keepdims
@@ -658,6 +704,8 @@ class Max(Function):
 
 
 class Min(Max):
+    """最小値の関数クラス。/ Minimum."""
+
     def forward(self, x):
         return x.min(axis=self.axis, keepdims=self.keepdims)
 
@@ -673,6 +721,8 @@ def min(x, axis=None, keepdims=False):
 
 
 class Clip(Function):
+    """値を切り詰める関数クラス。/ Clip."""
+
     def __init__(self, x_min, x_max):
         self.x_min = x_min
         self.x_max = x_max
