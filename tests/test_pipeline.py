@@ -1,0 +1,288 @@
+"""The real pipeline, end to end, with the quick preset (slow: a few minutes on two cores).
+
+A scratch copy of the checkout runs
+``snakemake --cores all --configfile config/quick.yaml --config mnist_dir=<shared MNIST>``
+(with ``venv_dir`` pointing at the existing environments, so nothing is rebuilt). The tests of this
+module then share that folder, in order: outputs, MLflow, timing isolation, report, an up-to-date
+second run, and the faults (MLflow down then back, SIGTERM then resume, concurrent trackers).
+"""
+
+import csv
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from pipeline_support import (clean_env, copy_repo, free_port, job_metadata, mnist_dir,
+                              quick_args, sha256, snakemake, snakemake_exe, venv_dir)
+
+pytestmark = pytest.mark.slow
+
+NETWORKS = ("mlp1", "cnn")  # config/quick.yaml
+FRAMEWORKS = ("stucrs", "dezero", "tensorflow", "torch")
+JOBS = ["%s-%s-cpu-r0" % (n, f) for n in NETWORKS for f in FRAMEWORKS]
+FIGURES = ("training_time", "cpu_timeline", "test_accuracy", "peak_memory", "gpu_vs_cpu")
+EXPERIMENT = "stucrs-quick"
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    if not mnist_dir().is_dir():
+        pytest.fail("no local MNIST copy at %s (set STUCRS_MNIST_DIR)" % mnist_dir())
+    for fw in FRAMEWORKS:
+        if not (venv_dir() / fw / "bin" / "python").exists():
+            pytest.fail("environment %s missing under %s: run `python3 envs/build.py %s` "
+                        "(or set STUCRS_VENV_DIR)" % (fw, venv_dir(), fw))
+    work = copy_repo(tmp_path_factory.mktemp("pipeline"))
+    t0 = time.monotonic()
+    proc = snakemake(work, "--cores", "all", *quick_args(), timeout=1800)
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 0, proc.output[-8000:]
+    print("quick pipeline: %.0f s" % elapsed)
+    return work
+
+
+def _client(work):
+    from mlflow.tracking import MlflowClient
+    return MlflowClient("sqlite:///%s" % (work / "results" / "mlflow.db"))
+
+
+def _runs_by_job(work):
+    c = _client(work)
+    exp = c.get_experiment_by_name(EXPERIMENT)
+    assert exp is not None
+    runs = c.search_runs([exp.experiment_id], max_results=1000)
+    by = {}
+    for r in runs:
+        by.setdefault(r.data.tags.get("job_id"), []).append(r)
+    return by
+
+
+def _dry_run_jobs(work, *extra, env=None):
+    """{rule: count} of a dry run (its "Job stats" table); {} when nothing is to be done."""
+    proc = snakemake(work, "-n", "--cores", "all", *quick_args(), *extra, env=env)
+    assert proc.returncode == 0, proc.output[-4000:]
+    if "Nothing to be done" in proc.output:
+        return {}, proc.output
+    table = proc.output.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2))
+            for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}, proc.output
+
+
+def test_outputs_and_summary(work):
+    for j in JOBS:
+        assert (work / "results" / "runs" / (j + ".json")).stat().st_size > 0
+        assert (work / "results" / "runs" / (j + ".timeline.csv")).exists()
+        assert (work / "results" / "tracked" / (j + ".json")).exists()
+    for net in NETWORKS:
+        assert (work / "results" / "floor" / (net + ".json")).exists()
+    rows = list(csv.DictReader((work / "results" / "summary.csv").open()))
+    got = {(r["network"], r["framework"], r["device"]) for r in rows}
+    want = {(n, f, "cpu") for n in NETWORKS for f in FRAMEWORKS + ("floor",)}
+    assert got == want
+    for r in rows:
+        assert float(r["wall_time_median_s"]) > 0
+        if r["framework"] != "floor":
+            assert 0 < float(r["test_acc"]) <= 1 and float(r["peak_rss_median_mb"]) > 0
+    md = (work / "results" / "summary.md").read_text()
+    for label in ("StuCrs (CPU)", "DeZero (CPU)", "TensorFlow (CPU)", "PyTorch (CPU)",
+                  "GEMM floor (CPU)"):
+        assert md.count("| %s |" % label) == len(NETWORKS), label
+
+
+def test_figures_are_valid_images(work):
+    for name in FIGURES:
+        png = (work / "results" / "figures" / (name + ".png")).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000, name
+        width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+        assert width >= 300 and height >= 150, (name, width, height)
+        svg = work / "results" / "figures" / (name + ".svg")
+        assert svg.stat().st_size > 5000 and ET.parse(svg).getroot().tag.endswith("svg"), name
+
+
+def test_mlflow_holds_one_run_per_job(work):
+    by = _runs_by_job(work)
+    assert sorted(by) == sorted(JOBS)
+    c = _client(work)
+    for j, runs in by.items():
+        assert len(runs) == 1, j
+        run = runs[0]
+        assert run.info.status == "FINISHED"
+        for key in ("wall_time_s", "cpu_time_s", "peak_rss_mb", "test_acc", "train_loss",
+                    "final_test_acc", "timeline_cpu_percent_machine"):
+            assert key in run.data.metrics, (j, key)
+        hist = c.get_metric_history(run.info.run_id, "test_acc")
+        assert [m.step for m in hist] == [1], j  # quick preset: one epoch
+        net, fw, dev, rep = j.split("-")
+        assert run.data.tags["network"] == net and run.data.tags["framework"] == fw
+        assert run.data.tags["device"] == dev and run.data.tags["repeat"] == rep[1:]
+        assert "git_commit" in run.data.tags and "env.python" in run.data.tags
+        assert run.data.params["epochs"] == "1"
+        marker = (work / "results" / "tracked" / (j + ".json")).read_text()
+        assert run.info.run_id in marker
+    assert not (work / "mlruns").exists()
+
+
+def test_timed_jobs_never_overlap(work):
+    """Training and floor jobs ran alone: no other job of the run overlapped any of them, and
+    MLflow writers never overlapped each other (both without any --resources flag)."""
+    by_job = {}  # one entry per job (its outputs share the job hash)
+    for path in sorted((work / "results").rglob("*")) + sorted((work / "resources").rglob("*")):
+        if not path.is_file():
+            continue
+        try:
+            meta = job_metadata(work, path.relative_to(work))
+        except FileNotFoundError:
+            continue
+        key = (meta["rule"], meta["job_hash"])
+        start, end, _ = by_job.get(key, (meta["starttime"], meta["endtime"], path.name))
+        by_job[key] = (min(start, meta["starttime"]), max(end, meta["endtime"]), path.name)
+    spans = {(rule, start, end): name for (rule, _), (start, end, name) in by_job.items()}
+    jobs = sorted(spans, key=lambda j: j[1])
+    timed = [j for j in jobs if j[0] in ("train", "floor")]
+    assert len(timed) == len(JOBS) + len(NETWORKS)
+    for t in timed:
+        for o in jobs:
+            if o == t:
+                continue
+            assert o[2] <= t[1] + 0.05 or o[1] >= t[2] - 0.05, \
+                "%s overlaps the timed job %s" % (spans[o], spans[t])
+    tracks = [j for j in jobs if j[0] == "track"]
+    for a, b in zip(tracks, tracks[1:]):
+        assert a[2] <= b[1] + 0.05, "tracking jobs overlapped: %s, %s" % (spans[a], spans[b])
+
+
+def test_report_html(work):
+    out = work / "results" / "report.html"
+    proc = snakemake(work, "--report", "results/report.html", *quick_args())
+    assert proc.returncode == 0, proc.output[-4000:]
+    assert out.stat().st_size > 100_000
+    head = out.read_bytes()[:5000].lower()
+    assert b"<html" in head or b"<!doctype html" in head
+
+
+def test_second_run_has_nothing_to_do(work):
+    jobs, out = _dry_run_jobs(work)
+    assert jobs == {}, out[-3000:]
+
+
+def test_mlflow_down_then_recovers(work):
+    runs_dir = work / "results" / "runs"
+    before = {p.name: sha256(p) for p in runs_dir.iterdir()}
+    bad = clean_env(MLFLOW_TRACKING_URI="http://127.0.0.1:%d" % free_port())
+    jobs, _ = _dry_run_jobs(work, env=bad)
+    assert set(jobs) == {"track", "all"}  # another store: only the tracking re-runs
+
+    proc = snakemake(work, "--cores", "all", *quick_args(), env=bad)
+    assert proc.returncode != 0
+    assert "MLflow tracking of" in proc.output and "not reachable" in proc.output, \
+        proc.output[-4000:]
+    assert "MLFLOW_TRACKING_URI" in proc.output
+    assert {p.name: sha256(p) for p in runs_dir.iterdir()} == before  # results kept
+    missing = [j for j in JOBS if not (work / "results" / "tracked" / (j + ".json")).exists()]
+    assert missing, "the failed tracking job's marker must not exist"
+
+    jobs, _ = _dry_run_jobs(work)  # back to the configured store: only the failed job(s)
+    assert set(jobs) == {"track", "all"} and jobs["track"] == len(missing)
+    proc = snakemake(work, "--cores", "all", *quick_args())
+    assert proc.returncode == 0, proc.output[-4000:]
+    by = _runs_by_job(work)
+    assert sorted(by) == sorted(JOBS) and all(len(r) == 1 for r in by.values())
+    c = _client(work)
+    for j in missing:  # updated in place: the metric history holds no duplicate
+        assert len(c.get_metric_history(by[j][0].info.run_id, "test_acc")) == 1
+    assert _dry_run_jobs(work)[0] == {}
+
+
+def _harness_pids(out_json):
+    """PIDs of the harness processes (Python, not their shell) writing ``out_json``."""
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            argv = Path("/proc", pid, "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (argv and argv[0].endswith(b"python") and b"workflow.bench" in argv
+                and out_json.encode() in argv):
+            pids.append(int(pid))
+    return pids
+
+
+def test_killed_job_then_rerun_redoes_only_unfinished(work, tmp_path):
+    """Two jobs are trained again; the second one's process gets SIGTERM half-way (as a
+    scheduler or an OOM killer would do). The harness leaves no result, Snakemake stops, and the
+    next run plans exactly the unfinished training job (plus what depends on it)."""
+    pair = ["mlp1-stucrs-cpu-r0", "mlp1-dezero-cpu-r0"]
+    untouched = {p.name: p.stat().st_mtime for p in (work / "results" / "runs").iterdir()
+                 if not p.name.startswith(tuple(pair))}
+    force = ["--forcerun"] + ["results/runs/%s.json" % j for j in pair]
+    log = open(tmp_path / "snakemake.log", "w")
+    proc = subprocess.Popen([snakemake_exe(), "--cores", "all", *quick_args(), *force],
+                            cwd=work, env=clean_env(), stdout=log, stderr=subprocess.STDOUT)
+    done = todo = None
+    t_start = time.time()
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline and proc.poll() is None and done is None:
+            fresh = [j for j in pair if (work / "results" / "runs" / (j + ".json")).exists()
+                     and (work / "results" / "runs" / (j + ".json")).stat().st_mtime > t_start]
+            if len(fresh) == 1:
+                other = [j for j in pair if j != fresh[0]][0]
+                pids = _harness_pids("results/runs/%s.json" % other)
+                if pids:
+                    time.sleep(0.5)  # well inside the job (it takes seconds)
+                    for pid in pids:
+                        os.kill(pid, signal.SIGTERM)
+                    done, todo = fresh[0], other
+            time.sleep(0.05)
+        rc = proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    output = (tmp_path / "snakemake.log").read_text()
+    assert done is not None, "never saw one job finished and the other running:\n" + output[-4000:]
+    assert rc != 0 and "Error in rule train" in output, output[-4000:]
+    assert "terminated (SIGTERM)" in (work / "results" / "logs" / "train" / (todo + ".log")).read_text()
+    assert (work / "results" / "runs" / (done + ".json")).exists()
+    assert not (work / "results" / "runs" / (todo + ".json")).exists()  # no partial result
+    for name, mtime in untouched.items():
+        assert (work / "results" / "runs" / name).stat().st_mtime == mtime, name
+
+    jobs, out = _dry_run_jobs(work)
+    assert jobs.get("train") == 1, out[-4000:]
+    assert "output: results/runs/%s.json" % todo in out
+    assert "output: results/runs/%s.json" % done not in out
+
+    proc = snakemake(work, "--cores", "all", *quick_args())
+    assert proc.returncode == 0, proc.output[-4000:]
+    assert _dry_run_jobs(work)[0] == {}
+    by = _runs_by_job(work)  # re-trained jobs replaced their MLflow runs: still one each
+    assert sorted(by) == sorted(JOBS) and all(len(r) == 1 for r in by.values())
+
+
+def test_concurrent_tracking_on_sqlite(work):
+    """Eight tracking jobs, four at a time (the mlflow pool opened up), on the SQLite store:
+    no lock error, no corruption, no duplicate run."""
+    proc = snakemake(work, "--cores", "4", "--resources", "mlflow=4", "--forcerun", "track",
+                     *quick_args())
+    assert proc.returncode == 0, proc.output[-4000:]
+    assert "database is locked" not in proc.output
+    spans = sorted((m["starttime"], m["endtime"]) for m in (
+        job_metadata(work, Path("results/tracked") / (j + ".json")) for j in JOBS))
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "no two tracking jobs overlapped"
+    with sqlite3.connect(work / "results" / "mlflow.db") as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    by = _runs_by_job(work)
+    assert sorted(by) == sorted(JOBS) and all(len(r) == 1 for r in by.values())
+    c = _client(work)
+    for runs in by.values():
+        assert len(c.get_metric_history(runs[0].info.run_id, "wall_time_s")) == 1

@@ -1,0 +1,120 @@
+"""Pipeline configuration, lint, dry runs and MNIST errors: everything that runs no training.
+
+Each test works in a scratch copy of the checkout (``pipeline_support.copy_repo``).
+"""
+
+import gzip
+import shutil
+
+import pytest
+
+from pipeline_support import copy_repo, mnist_dir, quick_args, snakemake, venv_dir
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    return copy_repo(tmp_path_factory.mktemp("pipeline-config"))
+
+
+def _no_job_ran(repo):
+    return not (repo / "resources").exists() and not (repo / "results").exists()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--config", "bogus_key=1"],
+     ["unknown key(s) 'bogus_key' at top level", "allowed keys:", "networks", "variants"]),
+    (["--config", "repeats=three"],
+     ["repeats: 'three' has the wrong type; expected integer"]),
+    (["--configfile", "{bad_framework}"],
+     ["variants[0].framework: 'caffe' is not allowed",
+      "allowed values: 'stucrs', 'dezero', 'tensorflow', 'torch'"]),
+    (["--configfile", "{zero_epochs}"],
+     ["network_params.cnn.epochs: 0 is less than the minimum of 1"]),
+    (["--configfile", "{nested_unknown}"],
+     ["unknown key(s) 'uri' at 'mlflow'", "tracking_uri"]),
+    (["--config", "networks=[mlp9]"],
+     ["networks[0]: 'mlp9' is not allowed", "'mlp1', 'mlp2', 'cnn'"]),
+])
+def test_invalid_config_fails_before_any_job(repo, tmp_path, args, expected):
+    files = {
+        "bad_framework": "variants:\n  - {framework: caffe, device: cpu}\n",
+        "zero_epochs": "network_params:\n  cnn: {epochs: 0}\n",
+        "nested_unknown": "mlflow:\n  uri: sqlite:///x.db\n",
+    }
+    for name, text in files.items():
+        (tmp_path / (name + ".yaml")).write_text(text)
+    args = [a.format(**{n: tmp_path / (n + ".yaml") for n in files}) for a in args]
+    proc = snakemake(repo, "--cores", "1", *args)  # a real run, not a dry run
+    assert proc.returncode != 0
+    assert "invalid configuration" in proc.output
+    for text in expected:
+        assert text in proc.output, proc.output[-3000:]
+    assert "rule download_mnist" not in proc.output and "Building DAG" not in proc.output
+    assert _no_job_ran(repo)
+
+
+def test_lint_is_clean(repo):
+    proc = snakemake(repo, "--lint", *quick_args())
+    assert proc.returncode == 0, proc.output
+    assert "Congratulations, your workflow is in a good condition!" in proc.output, proc.output
+    proc = snakemake(repo, "--lint")  # default configuration too
+    assert "Congratulations" in proc.output, proc.output
+
+
+def test_dry_run_plans_every_cpu_job_and_notes_gpu(repo):
+    proc = snakemake(repo, "-n", "--cores", "all", *quick_args())
+    assert proc.returncode == 0, proc.output
+    out = proc.output
+    for net in ("mlp1", "cnn"):
+        for fw in ("stucrs", "dezero", "tensorflow", "torch"):
+            assert "results/runs/%s-%s-cpu-r0.json" % (net, fw) in out
+    if "-gpu-r0.json" not in out:  # no GPU here: the GPU variants are left out, with a message
+        assert "GPU variants left out of the DAG" in out
+    assert _no_job_ran(repo)
+
+
+def test_gpu_variants_forced_and_disabled(repo):
+    forced = snakemake(repo, "-n", *quick_args("gpu=true"))
+    assert forced.returncode == 0, forced.output
+    assert "results/runs/mlp1-torch-gpu-r0.json" in forced.output
+    off = snakemake(repo, "-n", *quick_args("gpu=false"))
+    assert "results/runs/mlp1-torch-gpu-r0.json" not in off.output
+    assert "gpu: false in the configuration" in off.output
+
+
+def test_slurm_profile_dry_run(repo):
+    proc = snakemake(repo, "-n", "--profile", "workflow/profiles/slurm", *quick_args())
+    assert proc.returncode == 0, proc.output
+    out = proc.output
+    assert "rule train:" in out and "localrule" not in out.split("rule train:")[0][-200:]
+    assert "slurm_extra=--exclusive" in out and "runtime=240" in out
+    assert "bench=1" in out
+
+
+def test_mnist_dir_missing_is_named(repo, tmp_path):
+    work = copy_repo(tmp_path / "w")
+    proc = snakemake(work, "--cores", "1", "resources/mnist/train-labels-idx1-ubyte.gz",
+                     "--config", "mnist_dir=%s" % (tmp_path / "nowhere"))
+    assert proc.returncode != 0
+    assert "mnist_dir" in proc.output and "does not exist" in proc.output, proc.output[-3000:]
+    assert not (work / "resources" / "mnist" / "train-labels-idx1-ubyte.gz").exists()
+
+
+def test_mnist_corrupt_file_is_named(tmp_path):
+    src = mnist_dir()
+    if not src.is_dir():
+        pytest.fail("no local MNIST copy at %s (set STUCRS_MNIST_DIR)" % src)
+    bad = tmp_path / "mnist"
+    shutil.copytree(src, bad)
+    with gzip.open(bad / "t10k-labels-idx1-ubyte.gz", "rb") as fh:
+        payload = bytearray(fh.read())
+    payload[100] ^= 0xFF
+    with gzip.open(bad / "t10k-labels-idx1-ubyte.gz", "wb") as fh:
+        fh.write(bytes(payload))
+    work = copy_repo(tmp_path / "w")
+    proc = snakemake(work, "--cores", "1", "resources/mnist/t10k-labels-idx1-ubyte.gz",
+                     "--config", "mnist_dir=%s" % bad, "venv_dir=%s" % venv_dir())
+    assert proc.returncode != 0
+    out = proc.output
+    assert "t10k-labels-idx1-ubyte.gz" in out and "mnist_dir" in out, out[-3000:]
+    assert not (work / "resources" / "mnist" / "t10k-labels-idx1-ubyte.gz").exists()

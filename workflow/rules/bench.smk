@@ -1,0 +1,52 @@
+# Timed jobs. `bench=1` (a pool of one unit, see the Snakefile) keeps them from overlapping, and
+# they take every core by default, so nothing else runs beside them on this machine.
+
+
+rule train:
+    input:
+        data="resources/mnist_prepared.npz",
+        env="resources/envs/{framework}.json",
+    output:
+        json="results/runs/{network}-{framework}-{device}-r{repeat}.json",
+        timeline="results/runs/{network}-{framework}-{device}-r{repeat}.timeline.csv",
+    log:
+        "results/logs/train/{network}-{framework}-{device}-r{repeat}.log",
+    params:
+        python=lambda wc: venv_python(config, wc.framework),
+        args=lambda wc: bench_args(config, wc.network),
+        header=TIMELINE_HEADER,
+    threads: THREADS
+    resources:
+        bench=1,
+        gpu=lambda wc: int(wc.device == "gpu"),
+    # A GPU variant without a GPU writes a clean `no_gpu` result and no timeline: an empty
+    # (header only) timeline keeps the outputs complete.
+    shell:
+        "{params.python} -m workflow.bench run --no-progress"
+        " --framework {wildcards.framework} --device {wildcards.device}"
+        " --network {wildcards.network} --repeat {wildcards.repeat}"
+        " --data {input.data} --out {output.json} --threads {threads} {params.args}"
+        " > {log} 2>&1"
+        " && if [ ! -e {output.timeline} ]; then echo {params.header} > {output.timeline}; fi"
+
+
+rule floor:
+    input:
+        data="resources/mnist_prepared.npz",
+        env=f"resources/envs/{FLOOR_ENV}.json",
+    output:
+        json="results/floor/{network}.json",
+        timeline="results/floor/{network}.timeline.csv",
+    log:
+        "results/logs/floor/{network}.log",
+    params:
+        python=venv_python(config, FLOOR_ENV),
+        args=lambda wc: bench_args(config, wc.network),
+    threads: THREADS
+    resources:
+        bench=1,
+    shell:
+        "{params.python} -m workflow.bench floor --no-progress"
+        " --network {wildcards.network} --device cpu"
+        " --data {input.data} --out {output.json} --threads {threads} {params.args}"
+        " > {log} 2>&1"

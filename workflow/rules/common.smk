@@ -1,0 +1,189 @@
+# Helpers shared by the workflow files: configuration checks, the job list, paths and arguments.
+# Only functions and constants live here (no rules), see `snakemake --lint`.
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+FRAMEWORKS = ("stucrs", "dezero", "tensorflow", "torch")
+DEVICES = ("cpu", "gpu")
+NETWORKS = ("mlp1", "mlp2", "cnn")
+MNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+TIMELINE_HEADER = "t_s,cpu_percent_core,cpu_percent_machine,rss_mb"
+# Framework whose environment (NumPy/BLAS) times the GEMM floor.
+FLOOR_ENV = "stucrs"
+
+
+def _path_of(error):
+    text = ""
+    for part in error.absolute_path:
+        text += "[%d]" % part if isinstance(part, int) else (".%s" % part if text else str(part))
+    return text or "(top level)"
+
+
+def _describe(error):
+    """One readable line for a jsonschema error: the key, the problem, the allowed values."""
+    key = _path_of(error)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        where = "top level" if key == "(top level)" else "'%s'" % key
+        return "unknown key(s) %s at %s; allowed keys: %s" % (
+            ", ".join(repr(e) for e in extra), where, ", ".join(allowed))
+    if error.validator == "enum":
+        return "%s: %r is not allowed; allowed values: %s" % (
+            key, error.instance, ", ".join(repr(v) for v in error.validator_value))
+    if error.validator == "propertyNames":
+        return "%s: %s" % (key, error.message)
+    if error.validator == "type":
+        return "%s: %r has the wrong type; expected %s" % (
+            key, error.instance, " or ".join(
+                error.validator_value if isinstance(error.validator_value, list)
+                else [error.validator_value]))
+    return "%s: %s" % (key, error.message)
+
+
+def normalise_config(cfg):
+    """`--config gpu=true` arrives as the string 'true': turn such words into booleans."""
+    words = {"true": True, "yes": True, "false": False, "no": False}
+    for key in ("gpu", "floor"):
+        value = cfg.get(key)
+        if isinstance(value, str) and value.strip().lower() in words:
+            cfg[key] = words[value.strip().lower()]
+    return cfg
+
+
+def check_config(cfg, schema_path):
+    """Validate with readable messages (key path + allowed values) before Snakemake's own check."""
+    with open(schema_path, encoding="utf-8") as fh:
+        schema = yaml.safe_load(fh)
+    validator_cls = jsonschema.validators.validator_for(schema)
+    errors = sorted(validator_cls(schema).iter_errors(cfg), key=lambda e: list(e.absolute_path))
+    lines = []
+    for err in errors:
+        leaves = [err]
+        if err.context:  # anyOf/oneOf: report the innermost causes
+            leaves = sorted(err.context, key=lambda e: list(e.absolute_path))
+        for leaf in leaves:
+            line = _describe(leaf)
+            if line not in lines:
+                lines.append(line)
+    for net in cfg.get("networks") or []:
+        if net in NETWORKS and net not in (cfg.get("network_params") or {}):
+            lines.append("network_params: no entry for network %r listed in 'networks'" % net)
+    if lines:
+        raise ValueError(
+            "invalid configuration (checked against %s):\n  - %s"
+            % (Path(schema_path).name, "\n  - ".join(lines)))
+
+
+def gpu_probe(venv_dir):
+    """(found, how): nvidia-smi listing a GPU, else CuPy in the stucrs environment."""
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20)
+            if out.returncode == 0 and "GPU" in out.stdout:
+                return True, "nvidia-smi: %s" % out.stdout.strip().splitlines()[0]
+        except (OSError, subprocess.SubprocessError):
+            pass
+    py = Path(venv_dir, "stucrs", "bin", "python")
+    if py.exists():
+        code = "import cupy; n = cupy.cuda.runtime.getDeviceCount(); print(n); assert n > 0"
+        try:
+            out = subprocess.run([str(py), "-c", code], capture_output=True, text=True, timeout=60)
+            if out.returncode == 0:
+                return True, "CuPy sees %s device(s)" % out.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return False, "no nvidia-smi GPU and no working CuPy"
+
+
+def active_variants(cfg):
+    """The variants to plan, and a note about GPU variants left out (or None)."""
+    variants = [(v["framework"], v["device"]) for v in cfg["variants"]]
+    gpu_wanted = [v for v in variants if v[1] == "gpu"]
+    if not gpu_wanted:
+        return variants, None
+    mode = cfg.get("gpu", "auto")
+    if mode is True:
+        return variants, None
+    if mode is False:
+        why = "gpu: false in the configuration"
+    else:
+        found, why = gpu_probe(cfg.get("venv_dir", ".venvs"))
+        if found:
+            return variants, None
+    left_out = ", ".join("%s-%s" % v for v in gpu_wanted)
+    note = ("StuCrs pipeline: GPU variants left out of the DAG (%s): %s. "
+            "Set `--config gpu=true` to plan them anyway." % (why, left_out))
+    return [v for v in variants if v[1] != "gpu"], note
+
+
+def job_id(network, framework, device, repeat):
+    return "%s-%s-%s-r%s" % (network, framework, device, repeat)
+
+
+def all_job_ids(cfg, variants):
+    return [job_id(net, fw, dev, r)
+            for net in cfg["networks"]
+            for fw, dev in variants
+            for r in range(cfg["repeats"])]
+
+
+def default_threads(cfg):
+    if cfg.get("threads"):
+        return int(cfg["threads"])
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def bench_args(cfg, network):
+    """Harness options shared by `run` and `floor` (threads and repeat are added by the rule)."""
+    hp = cfg["network_params"][network]
+    args = ["--epochs", hp["epochs"], "--batch-size", hp["batch_size"], "--lr", hp["lr"],
+            "--seed", cfg.get("seed", 0)]
+    if cfg.get("train_size"):
+        args += ["--train-size", cfg["train_size"]]
+    if cfg.get("test_size"):
+        args += ["--test-size", cfg["test_size"]]
+    return " ".join(str(a) for a in args)
+
+
+def requirement_files(framework):
+    """envs/NAME.txt, plus envs/NAME-gpu.txt where it exists (used by GPU builds)."""
+    files = ["envs/%s.txt" % framework]
+    if Path("envs", "%s-gpu.txt" % framework).exists():
+        files.append("envs/%s-gpu.txt" % framework)
+    return files
+
+
+def venv_python(cfg, framework):
+    return str(Path(cfg.get("venv_dir", ".venvs"), framework, "bin", "python"))
+
+
+def tracking_uri(cfg):
+    """MLFLOW_TRACKING_URI from the environment wins over the configuration."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or cfg["mlflow"]["tracking_uri"]
+
+
+def tracking_key(cfg):
+    """A digest of where tracking goes (URI + experiment): changing it re-runs `track`.
+
+    Only the digest is stored in Snakemake's metadata, never the URI (it may hold a password)."""
+    text = "%s\n%s" % (tracking_uri(cfg), cfg["mlflow"]["experiment"])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

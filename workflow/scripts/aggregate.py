@@ -1,0 +1,134 @@
+"""Rule ``aggregate``: ``results/summary.csv`` and ``results/summary.md`` from the result JSONs.
+
+One row per network x framework x device: median wall time with min-max over the repeats,
+speed-up against DeZero on the CPU (same network; > 1 means faster than DeZero), final test
+accuracy, CPU time and peak memory (medians), and the GEMM floor of the network when its floor
+run exists (the floor itself is listed as a row of framework ``floor``).
+"""
+
+import sys
+from pathlib import Path
+
+from pipeline_common import (DEVICE_ORDER, FRAMEWORK_LABELS, FRAMEWORK_ORDER, NETWORK_ORDER,
+                             atomic_write_text, is_finite, load_result, logging_to, ordered,
+                             runs_table)
+
+COLUMNS = ["network", "framework", "device", "variant", "repeats_ok", "repeats_total",
+           "wall_time_median_s", "wall_time_min_s", "wall_time_max_s", "speedup_vs_dezero",
+           "test_acc", "cpu_time_median_s", "peak_rss_median_mb", "gemm_floor_s",
+           "wall_over_floor", "status"]
+
+
+def summarise(results, floors=()):
+    import pandas as pd
+
+    runs = runs_table(results)
+    floor_by_net = {}
+    for f in floors:
+        if f.get("status", "ok") == "ok" and is_finite((f.get("metrics") or {}).get("wall_time_s")):
+            floor_by_net[f["job"]["network"]] = float(f["metrics"]["wall_time_s"])
+    rows = []
+    if runs.empty and not floor_by_net:
+        return pd.DataFrame(columns=COLUMNS)
+    for net in ordered(list(runs["network"]) + list(floor_by_net), NETWORK_ORDER):
+        sub = runs[runs["network"] == net]
+        ok = sub[(sub["status"] == "ok") & sub["wall_time_s"].notna()]
+        dz = ok[(ok["framework"] == "dezero") & (ok["device"] == "cpu")]["wall_time_s"]
+        dz_median = float(dz.median()) if len(dz) else float("nan")
+        floor = floor_by_net.get(net, float("nan"))
+        for fw in ordered(sub["framework"], FRAMEWORK_ORDER):
+            for dev in ordered(sub[sub["framework"] == fw]["device"], DEVICE_ORDER):
+                allr = sub[(sub["framework"] == fw) & (sub["device"] == dev)]
+                r = ok[(ok["framework"] == fw) & (ok["device"] == dev)]
+                statuses = sorted(set(allr["status"]))
+                med = float(r["wall_time_s"].median()) if len(r) else float("nan")
+                rows.append({
+                    "network": net, "framework": fw, "device": dev,
+                    "variant": allr["variant"].iloc[0],
+                    "repeats_ok": int(len(r)), "repeats_total": int(len(allr)),
+                    "wall_time_median_s": med,
+                    "wall_time_min_s": float(r["wall_time_s"].min()) if len(r) else float("nan"),
+                    "wall_time_max_s": float(r["wall_time_s"].max()) if len(r) else float("nan"),
+                    "speedup_vs_dezero": dz_median / med if len(r) and dz_median == dz_median
+                    else float("nan"),
+                    "test_acc": float(r["test_acc"].median()) if len(r) else float("nan"),
+                    "cpu_time_median_s": float(r["cpu_time_s"].median()) if len(r) else float("nan"),
+                    "peak_rss_median_mb": float(r["peak_rss_mb"].median()) if len(r) else float("nan"),
+                    "gemm_floor_s": floor,
+                    "wall_over_floor": med / floor if len(r) and floor == floor and floor > 0
+                    else float("nan"),
+                    "status": ",".join(statuses),
+                })
+        if net in floor_by_net:
+            fl = [f for f in floors if f["job"]["network"] == net][0]
+            m = fl.get("metrics") or {}
+            rows.append({
+                "network": net, "framework": "floor", "device": fl["job"].get("device", "cpu"),
+                "variant": "%s (%s)" % (FRAMEWORK_LABELS["floor"], fl["job"].get("device", "cpu").upper()),
+                "repeats_ok": 1, "repeats_total": 1, "wall_time_median_s": floor,
+                "wall_time_min_s": floor, "wall_time_max_s": floor,
+                "speedup_vs_dezero": dz_median / floor if dz_median == dz_median and floor > 0
+                else float("nan"),
+                "test_acc": float("nan"),
+                "cpu_time_median_s": float(m.get("cpu_time_s") or float("nan")),
+                "peak_rss_median_mb": float(m.get("peak_rss_mb") or float("nan")),
+                "gemm_floor_s": floor, "wall_over_floor": 1.0, "status": "ok",
+            })
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _fmt(x, spec, suffix=""):
+    return (format(x, spec) + suffix) if is_finite(x) else "–"
+
+
+def to_markdown(df, n_results):
+    lines = [
+        "# Benchmark summary",
+        "",
+        "Median over the repeats, with the range (min–max) in brackets. Speed-up: DeZero (CPU) "
+        "median wall time divided by the variant's (> 1 is faster than DeZero). Accuracy: final "
+        "test accuracy (median). CPU time: user + system of the process and its children over "
+        "the timed region. Floor: the network's GEMMs alone, timed with NumPy (lower bound).",
+        "",
+        "| network | framework (device) | repeats | wall time [s] | speed-up vs DeZero | "
+        "test accuracy | CPU time [s] | peak memory [MB] | × GEMM floor |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for _, r in df.iterrows():
+        wall = _fmt(r["wall_time_median_s"], ".2f")
+        if r["repeats_ok"] > 1:
+            wall += " (%s–%s)" % (_fmt(r["wall_time_min_s"], ".2f"), _fmt(r["wall_time_max_s"], ".2f"))
+        reps = "%d/%d" % (r["repeats_ok"], r["repeats_total"])
+        if r["status"] not in ("ok", ""):
+            reps += " (%s)" % r["status"]
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["network"], r["variant"], reps, wall, _fmt(r["speedup_vs_dezero"], ".2f", "×"),
+            _fmt(100 * r["test_acc"], ".2f", " %") if is_finite(r["test_acc"]) else "–",
+            _fmt(r["cpu_time_median_s"], ".2f"), _fmt(r["peak_rss_median_mb"], ".0f"),
+            _fmt(r["wall_over_floor"], ".1f", "×")))
+    lines += ["", "%d result file(s). Machine-readable: `results/summary.csv`." % n_results, ""]
+    return "\n".join(lines)
+
+
+def main(run_paths, floor_paths, csv_out, md_out):
+    results = [load_result(p) for p in run_paths]
+    floors = [load_result(p) for p in floor_paths]
+    df = summarise(results, floors)
+    atomic_write_text(csv_out, df.to_csv(index=False, float_format="%.6g"))
+    atomic_write_text(md_out, to_markdown(df, len(results)))
+    print("summary: %d rows from %d runs and %d floor runs -> %s, %s"
+          % (len(df), len(results), len(floors), csv_out, md_out))
+
+
+if __name__ == "__main__":
+    if "snakemake" in globals():
+        smk = snakemake  # noqa: F821
+        with logging_to(smk.log[0]):
+            main(list(smk.input.runs), list(smk.input.floors), smk.output.csv, smk.output.md)
+    else:
+        if len(sys.argv) < 3:
+            sys.exit("usage: aggregate.py OUT_PREFIX RESULT.json... (floor results: floor/*.json)")
+        prefix, paths = sys.argv[1], sys.argv[2:]
+        floor_paths = [p for p in paths if Path(p).parent.name == "floor"]
+        main([p for p in paths if p not in floor_paths], floor_paths,
+             prefix + ".csv", prefix + ".md")
