@@ -74,6 +74,18 @@ def _alloc(shape, dtype, xp, cn=False, fill=None):
     return a.transpose(1, 0, 2, 3) if cn else a
 
 
+def _same_layout(a, like):
+    """``a`` を ``like`` と同じメモリの並びにする (並びが違う配列どうしの演算は遅いため)。"""
+    if a.strides == like.strides or a.ndim != 4 or like.ndim != 4:
+        return a
+    xp = cuda.get_array_module(a)
+    if _is_cn(like) and not _is_cn(a):
+        return xp.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    if like.flags.c_contiguous and not a.flags.c_contiguous:
+        return xp.ascontiguousarray(a)
+    return a
+
+
 def _check_4d(x, name):
     if x.ndim != 4:
         raise ValueError(f"{name}: input must be 4-D (N, C, H, W), got shape {x.shape}")
@@ -168,6 +180,8 @@ def col2im_array(col, img_shape, kernel_size, stride=1, pad=0, to_matrix=True):
 
 
 class Im2col(Function):
+    """im2col の関数クラス (逆伝播は col2im)。/ Differentiable im2col."""
+
     def __init__(self, kernel_size, stride, pad, to_matrix):
         self.kernel_size = kernel_size
         self.stride = stride
@@ -197,6 +211,8 @@ def im2col(x, kernel_size, stride=1, pad=0, to_matrix=True):
 
 
 class Col2im(Function):
+    """col2im の関数クラス (逆伝播は im2col)。/ Differentiable col2im."""
+
     def __init__(self, input_shape, kernel_size, stride, pad, to_matrix):
         self.input_shape = tuple(input_shape)
         self.kernel_size = kernel_size
@@ -445,11 +461,14 @@ class Pooling(Function):
                 s = xpad[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx]
                 if y is None:
                     y = s.copy(order="K")
-                    indexes = xp.zeros(y.shape, dtype=idx_dtype)
+                    indexes = xp.zeros_like(y, dtype=idx_dtype)  # y と同じメモリの並び
                     continue
-                mask = s > y  # 等しいときは先の位置を残す (PyTorch と同じ)
+                # 等しいときは先の位置を残す (PyTorch と同じ)。位置 k は走査順に増えるので、
+                # 「更新された所だけ k にする」は max(indexes, mask * k) と書ける (分岐なしで速い)
+                mask = s > y
                 xp.maximum(y, s, out=y)
-                xp.copyto(indexes, idx_dtype(i * kw + j), where=mask)
+                k = idx_dtype(i * kw + j)
+                xp.maximum(indexes, mask.astype(idx_dtype) * k, out=indexes)
         self.indexes = indexes  # 窓の中の位置 (0..KH*KW-1)
         return y
 
@@ -480,6 +499,7 @@ class Pooling2DGrad(Function):
         # 窓がちょうど敷き詰められる (重なりも隙間もない) ときは 0 で埋める必要がない
         tiled = sy == kh and sx == kw and hp == oh * kh and wp == ow * kw
         gx = _alloc((n, c, hp, wp), gy.dtype, xp, self.x_cn, fill=None if tiled else 0)
+        gy = _same_layout(gy, self.indexes)
         for i in range(kh):
             for j in range(kw):
                 mask = self.indexes == (i * kw + j)

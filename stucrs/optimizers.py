@@ -107,7 +107,7 @@ class MomentumSGD(Optimizer):
 
 
 class AdaGrad(Optimizer):
-    """AdaGrad: h ← h + grad², W ← W - lr * grad / (√h + eps)。"""
+    """AdaGrad: パラメータごとに学習率を調整する。h ← h + grad², W ← W - lr * grad / (√h + eps)。"""
 
     def __init__(self, lr=0.001, eps=1e-8):
         super().__init__()
