@@ -1,0 +1,375 @@
+"""Benchmark harness (``python -m workflow.bench``): prepare, run per framework, floor, failures.
+
+Every run goes through a subprocess with the framework's own environment ``.venvs/<framework>/``
+(built by ``python3 envs/build.py NAME``), from the repository root, on small subsets of MNIST.
+A framework whose environment is missing is skipped with that reason; CI builds them all.
+"""
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+VENVS = REPO / ".venvs"
+MNIST_DIR = Path(os.environ.get("STUCRS_MNIST_DIR") or (REPO.parent / "shared" / "mnist")).resolve()
+FRAMEWORKS = ("stucrs", "dezero", "tensorflow", "torch")
+TIMEOUT = 300
+
+sys.path.insert(0, str(REPO))
+from workflow.bench import data as bench_data  # noqa: E402
+from workflow.bench import networks, record  # noqa: E402
+from workflow.bench.floor import gemm_shapes  # noqa: E402
+
+METRIC_KEYS = {"wall_time_s", "epoch_times_s", "time_to_first_batch_s", "cpu_user_s", "cpu_sys_s",
+               "cpu_time_s", "peak_rss_mb", "train_loss", "train_acc", "test_loss", "test_acc"}
+ENV_KEYS = {"python", "framework_version", "numpy", "blas", "cpu_model", "cores", "threads",
+            "git_commit", "data_sha256", "hostname", "platform"}
+PARAM_KEYS = {"epochs", "batch_size", "lr", "train_size", "test_size", "seed", "threads"}
+TOP_KEYS = {"schema_version", "job", "status", "message", "params", "metrics", "timeline_csv",
+            "environment"}
+
+
+def env_python(framework):
+    py = VENVS / framework / "bin" / "python"
+    if not py.exists():
+        pytest.skip(".venvs/%s is missing (build it with `python3 envs/build.py %s`)"
+                    % (framework, framework))
+    return str(py)
+
+
+def bench(python, *args, timeout=TIMEOUT):
+    return subprocess.run([python, "-m", "workflow.bench", *map(str, args)], cwd=str(REPO),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("MNIST raw files not found in %s (set STUCRS_MNIST_DIR)" % MNIST_DIR)
+    out = tmp_path_factory.mktemp("data") / "mnist_prepared.npz"
+    r = bench(sys.executable, "prepare", "--mnist-dir", MNIST_DIR, "--out", out)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def outdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("runs")
+
+
+def run_job(framework, prepared, out, *extra, network="mlp1", expect_rc=0):
+    r = bench(env_python(framework), "run", "--framework", framework, "--network", network,
+              "--data", prepared, "--out", out, "--no-progress", "--threads", 2, *extra)
+    assert r.returncode == expect_rc, "rc %d\nstdout:\n%s\nstderr:\n%s" % (
+        r.returncode, r.stdout, r.stderr[-4000:])
+    return r
+
+
+MLP_ARGS = ("--train-size", 1000, "--test-size", 500, "--epochs", 2, "--lr", 0.1)
+_mlp_cache = {}
+
+
+@pytest.fixture(scope="module")
+def mlp_result(prepared, outdir):
+    def get(framework):
+        if framework not in _mlp_cache:
+            out = outdir / ("mlp1-%s.json" % framework)
+            run_job(framework, prepared, out, *MLP_ARGS)
+            _mlp_cache[framework] = (out, json.loads(out.read_text()))
+        return _mlp_cache[framework]
+    return get
+
+
+def check_result(res, out, framework, network, epochs):
+    assert set(res) == TOP_KEYS
+    assert res["schema_version"] == 1
+    assert res["status"] == "ok" and res["message"] == ""
+    assert res["job"] == {"id": "%s-%s-cpu-r0" % (network, framework), "network": network,
+                          "framework": framework, "device": "cpu", "repeat": 0}
+    assert set(res["params"]) == PARAM_KEYS and res["params"]["threads"] == 2
+    m = res["metrics"]
+    assert set(m) == METRIC_KEYS
+    for key in ("train_loss", "train_acc", "test_loss", "test_acc", "epoch_times_s"):
+        assert len(m[key]) == epochs, key
+        assert all(isinstance(v, float) and math.isfinite(v) for v in m[key]), key
+    assert m["wall_time_s"] >= sum(m["epoch_times_s"]) * 0.999 > 0
+    assert m["cpu_time_s"] == pytest.approx(m["cpu_user_s"] + m["cpu_sys_s"])
+    assert m["cpu_time_s"] > 0 and m["peak_rss_mb"] > 10
+    assert 0 < m["time_to_first_batch_s"] < 600
+    env = res["environment"]
+    assert set(env) == ENV_KEYS
+    assert env["framework_version"] and env["numpy"] and env["python"].startswith("3.")
+    assert env["threads"] == 2 and env["cores"] >= 1 and env["git_commit"]
+    assert set(env["data_sha256"]) == set(bench_data.MNIST_SHA256)
+    assert isinstance(env["blas"], list)
+    timeline = out.with_name(res["timeline_csv"])
+    assert timeline.name == out.name[:-5] + ".timeline.csv"
+    rows = list(csv.reader(timeline.open()))
+    assert rows[0] == ["t_s", "cpu_percent_core", "cpu_percent_machine", "rss_mb"]
+    assert len(rows) >= 2 and all(len(r) == 4 for r in rows[1:])
+    assert all(float(r[3]) > 0 for r in rows[1:])
+
+
+# --------------------------------------------------------------------------- in-process units
+
+
+def test_networks_weights_are_seeded_and_scaled():
+    for name in networks.NETWORKS:
+        spec = networks.get_spec(name)
+        w1, w2 = networks.init_weights(spec, 0), networks.init_weights(spec, 0)
+        w3 = networks.init_weights(spec, 1)
+        for (Wa, ba), (Wb, bb), (Wc, _) in zip(w1["dense"], w2["dense"], w3["dense"]):
+            assert Wa.dtype == np.float32 and np.array_equal(Wa, Wb) and not np.array_equal(Wa, Wc)
+            assert not ba.any()
+            assert Wa.std() == pytest.approx(np.sqrt(1 / Wa.shape[0]), rel=0.1)
+    spec = networks.get_spec("cnn")
+    w = networks.init_weights(spec, 0)
+    assert w["conv"].shape == (32, 1, 3, 3)
+    assert [W.shape for W, _ in w["dense"]] == [(5408, 128), (128, 10)]
+    assert [W.shape for W, _ in networks.init_weights(networks.get_spec("2"), 0)["dense"]] == [
+        (784, 1000), (1000, 1000), (1000, 10)]
+
+
+def test_cnn_dense_rows_follow_nhwc_flatten():
+    spec = networks.get_spec("cnn")
+    rng = np.random.default_rng(0)
+    feat = rng.standard_normal((2, 32, 13, 13)).astype(np.float32)  # NCHW features
+    W = rng.standard_normal((32 * 13 * 13, 5)).astype(np.float32)
+    want = feat.reshape(2, -1) @ W
+    got = feat.transpose(0, 2, 3, 1).reshape(2, -1) @ networks.cnn_dense_rows_to_nhwc(W, spec)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
+def test_network_names_and_aliases():
+    assert [networks.resolve(a) for a in ("1", "2", "3", "MLP2")] == ["mlp1", "mlp2", "cnn", "mlp2"]
+    with pytest.raises(ValueError, match="mlp1, mlp2, cnn"):
+        networks.resolve("mlp9")
+
+
+def test_read_idx():
+    payload = bytes([0, 0, 8, 2]) + (2).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes(range(6))
+    a = bench_data.read_idx(payload)
+    assert a.shape == (2, 3) and a.dtype == np.uint8 and a[1, 2] == 5
+    with pytest.raises(bench_data.DataError):
+        bench_data.read_idx(payload[:-1])
+    with pytest.raises(bench_data.DataError):
+        bench_data.read_idx(b"\x01\x02\x08\x01")
+
+
+def test_gemm_floor_shapes():
+    mlp2 = gemm_shapes(networks.get_spec("mlp2"), 100)
+    assert mlp2 == [("fwd", 100, 784, 1000), ("grad_W", 784, 100, 1000),
+                    ("fwd", 100, 1000, 1000), ("grad_W", 1000, 100, 1000), ("grad_x", 100, 1000, 1000),
+                    ("fwd", 100, 1000, 10), ("grad_W", 1000, 100, 10), ("grad_x", 100, 10, 1000)]
+    cnn = gemm_shapes(networks.get_spec("cnn"), 128)
+    assert cnn[:2] == [("fwd", 128 * 26 * 26, 9, 32), ("grad_W", 9, 128 * 26 * 26, 32)]
+    assert ("grad_x", 128, 128, 5408) in cnn
+
+
+def test_atomic_write_leaves_nothing_when_interrupted(tmp_path):
+    target = tmp_path / "r.json"
+
+    def write(f):
+        f.write('{"half": ')
+        raise SystemExit(143)  # what the SIGTERM handler raises mid-write
+
+    with pytest.raises(SystemExit):
+        record.atomic_write(target, write)
+    assert list(tmp_path.iterdir()) == []
+    record.atomic_write_json(target, {"a": 1})
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+# --------------------------------------------------------------------------- prepare
+
+
+def test_prepare(prepared):
+    side = json.loads(prepared.with_suffix(".json").read_text())
+    assert side["sha256"] == bench_data.MNIST_SHA256
+    d = bench_data.load(prepared, 1000, 500)
+    assert d["x_train"].shape == (1000, 784) and d["x_train"].dtype == np.float32
+    assert d["t_train"].dtype == np.int64 and d["x_test"].shape == (500, 784)
+    assert list(d["t_train"][:10]) == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    full = bench_data.load(prepared)
+    assert full["x_train"].shape == (60000, 784) and full["x_test"].shape == (10000, 784)
+    assert 0.0 <= full["x_train"].min() and full["x_train"].max() <= 1.0
+    assert full["x_train"].mean() == pytest.approx(0.1307, abs=1e-3)
+    with pytest.raises(bench_data.DataError, match="out of range"):
+        bench_data.load(prepared, 70000)
+
+
+# --------------------------------------------------------------------------- runs per framework
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_run_mlp1(framework, mlp_result):
+    out, res = mlp_result(framework)
+    check_result(res, out, framework, "mlp1", 2)
+    m = res["metrics"]
+    assert res["params"] == {"epochs": 2, "batch_size": 100, "lr": 0.1, "train_size": 1000,
+                             "test_size": 500, "seed": 0, "threads": 2}
+    assert m["train_loss"][1] < m["train_loss"][0]
+    assert m["test_loss"][1] < m["test_loss"][0]
+    assert m["test_acc"][-1] > 0.5 and m["train_acc"][-1] > 0.5  # chance is 0.1
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_run_cnn_small(framework, prepared, outdir):
+    out = outdir / ("cnn-%s.json" % framework)
+    run_job(framework, prepared, out, "--train-size", 512, "--test-size", 256, "--epochs", 2,
+            "--batch-size", 64, network="3")
+    res = json.loads(out.read_text())
+    check_result(res, out, framework, "cnn", 2)
+    m = res["metrics"]
+    assert m["train_loss"][1] < m["train_loss"][0]
+    assert m["test_acc"][-1] > 0.3
+
+
+def test_frameworks_agree_on_mlp1(mlp_result):
+    """Same initial weights, same batches, same lr: every framework walks the same path."""
+    have = [fw for fw in FRAMEWORKS if (VENVS / fw / "bin" / "python").exists()]
+    if len(have) < 2:
+        pytest.skip("fewer than two framework environments in .venvs/")
+    ref = mlp_result(have[0])[1]["metrics"]
+    for fw in have[1:]:
+        m = mlp_result(fw)[1]["metrics"]
+        for key in ("train_loss", "test_loss"):
+            np.testing.assert_allclose(m[key], ref[key], rtol=2e-3, err_msg="%s %s" % (fw, key))
+        np.testing.assert_allclose(m["test_acc"], ref["test_acc"], atol=0.011, err_msg=fw)
+
+
+@pytest.mark.parametrize("framework", ["stucrs", "torch"])
+def test_same_seed_same_losses(framework, mlp_result, prepared, outdir):
+    _, first = mlp_result(framework)
+    out = outdir / ("mlp1-%s-again.json" % framework)
+    run_job(framework, prepared, out, *MLP_ARGS)
+    again = json.loads(out.read_text())["metrics"]
+    for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        np.testing.assert_allclose(again[key], first["metrics"][key], rtol=0, atol=1e-6, err_msg=key)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_gpu_variant_without_gpu_is_a_clean_result(framework, prepared, outdir):
+    out = outdir / ("gpu-%s.json" % framework)
+    r = run_job(framework, prepared, out, "--device", "gpu", "--train-size", 200, "--test-size", 100,
+                "--epochs", 1)
+    res = json.loads(out.read_text())
+    assert set(res) == TOP_KEYS and res["job"]["device"] == "gpu"
+    assert res["job"]["id"] == "mlp1-%s-gpu-r0" % framework
+    if res["status"] == "ok":  # a machine with a GPU
+        return
+    assert res["status"] == "no_gpu"
+    assert "no GPU for mlp1-%s-gpu-r0" % framework in res["message"]
+    assert set(res["metrics"]) == METRIC_KEYS and res["metrics"]["train_loss"] == []
+    assert res["environment"]["framework_version"]
+    assert "no_gpu" in r.stdout
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_non_finite_loss_stops_without_result(framework, prepared, outdir):
+    out = outdir / ("nan-%s.json" % framework)
+    r = run_job(framework, prepared, out, "--lr", "1e38", "--train-size", 500, "--test-size", 100,
+                "--epochs", 2, expect_rc=3)
+    assert "non-finite training loss" in r.stderr and "at epoch 1, step " in r.stderr, r.stderr
+    assert not out.exists() and not out.with_name(out.stem + ".timeline.csv").exists()
+
+
+def test_sigterm_leaves_no_json(prepared, tmp_path):
+    framework = next((fw for fw in ("dezero", "stucrs", "torch")
+                      if (VENVS / fw / "bin" / "python").exists()), None)
+    if framework is None:
+        pytest.skip("no .venvs/dezero, .venvs/stucrs or .venvs/torch")
+    out = tmp_path / "term.json"
+    proc = subprocess.Popen(
+        [str(VENVS / framework / "bin" / "python"), "-m", "workflow.bench", "run", "--framework",
+         framework, "--network", "mlp2", "--data", str(prepared), "--out", str(out), "--epochs", "50",
+         "--threads", "1"],
+        cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = threading.Event()
+    err = []
+
+    def reader():
+        for chunk in iter(lambda: proc.stderr.read(1), ""):
+            err.append(chunk)
+            if "epoch 1/50" in "".join(err[-200:]):
+                seen.set()
+
+    threading.Thread(target=reader, daemon=True).start()
+    try:
+        assert seen.wait(120), "training never started: " + "".join(err)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rc == 143, "".join(err)[-2000:]
+    assert list(tmp_path.iterdir()) == [], list(tmp_path.iterdir())
+
+
+# --------------------------------------------------------------------------- floor
+
+
+def test_floor(prepared, outdir):
+    for network, extra in (("mlp2", ()), ("cnn", ("--batch-size", 64))):
+        out = outdir / ("floor-%s.json" % network)
+        r = bench(sys.executable, "floor", "--network", network, "--data", prepared, "--out", out,
+                  "--train-size", 300, "--test-size", 100, "--epochs", 2, "--no-progress",
+                  "--threads", 2, *extra)
+        assert r.returncode == 0, r.stderr
+        res = json.loads(out.read_text())
+        assert set(res) == TOP_KEYS and res["status"] == "ok"
+        assert res["job"]["framework"] == "floor" and res["job"]["id"] == "%s-floor-cpu-r0" % network
+        m = res["metrics"]
+        assert set(m) == METRIC_KEYS and len(m["epoch_times_s"]) == 2 and m["wall_time_s"] > 0
+        assert m["train_loss"] == [] and res["params"]["train_size"] == 300
+        assert (out.parent / res["timeline_csv"]).stat().st_size > 0
+
+
+# --------------------------------------------------------------------------- usage errors
+
+
+@pytest.mark.parametrize("args, allowed", [
+    (("--framework", "caffe", "--network", "mlp1"), ("stucrs", "dezero", "tensorflow", "torch")),
+    (("--framework", "torch", "--network", "mlp9"), ("mlp1", "mlp2", "cnn")),
+    (("--framework", "torch", "--network", "mlp1", "--device", "tpu"), ("cpu", "gpu")),
+])
+def test_unknown_names_list_allowed_values(args, allowed, tmp_path):
+    r = bench(sys.executable, "run", *args, "--data", "x.npz", "--out", tmp_path / "x.json")
+    assert r.returncode == 2
+    for name in allowed:
+        assert name in r.stderr, r.stderr
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_framework_not_in_this_environment(prepared, tmp_path):
+    missing = next((fw for fw in ("dezero", "tensorflow") if _importable(fw) is False), None)
+    if missing is None:
+        pytest.skip("every framework importable here")
+    r = bench(sys.executable, "run", "--framework", missing, "--network", "mlp1", "--data",
+              prepared, "--out", tmp_path / "x.json")
+    assert r.returncode == 4
+    assert ".venvs/%s/bin/python" % missing in r.stderr, r.stderr
+
+
+def test_missing_data_is_a_clear_error(tmp_path):
+    r = bench(sys.executable, "floor", "--network", "mlp1", "--out", tmp_path / "x.json",
+              "--data", tmp_path / "nope.npz")
+    assert r.returncode != 0 and "nope.npz" in r.stderr
+
+
+def _importable(module):
+    import importlib.util
+    return importlib.util.find_spec(module) is not None

@@ -1,0 +1,1 @@
+"""StuCrs research workflow: the benchmark harness (``workflow.bench``) and the pipeline's helpers."""

@@ -1,0 +1,162 @@
+"""Command line of the benchmark harness: ``python -m workflow.bench {prepare,run,floor}``.
+
+The arguments are parsed first and the thread variables (``--threads``) put into the environment;
+only then are NumPy and the framework imported (lazily), so that their thread pools honour them.
+"""
+
+import argparse
+import os
+import signal
+import sys
+
+from . import DEVICES, FRAMEWORKS, NonFiniteLoss
+from .networks import ALIASES, NETWORKS, resolve
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "BLIS_NUM_THREADS",
+               "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+EXIT_NONFINITE = 3
+EXIT_ERROR = 4
+
+
+class Terminated(BaseException):
+    """Raised in the main thread by the SIGTERM handler, so that ``finally`` blocks run."""
+
+
+def network_arg(value):
+    try:
+        return resolve(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive_int(value):
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not an integer" % value) from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("%r must be >= 1" % value)
+    return n
+
+
+def nonneg_int(value):
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not an integer" % value) from None
+    if n < 0:
+        raise argparse.ArgumentTypeError("%r must be >= 0" % value)
+    return n
+
+
+def positive_float(value):
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number" % value) from None
+    if not x > 0:
+        raise argparse.ArgumentTypeError("%r must be > 0" % value)
+    return x
+
+
+def _add_common(p, data_required):
+    p.add_argument("--network", required=True, type=network_arg, metavar="{%s}" % ",".join(NETWORKS),
+                   help="network: %s (aliases %s)" % (", ".join(NETWORKS), ", ".join(
+                       "%s=%s" % kv for kv in ALIASES.items())))
+    p.add_argument("--device", default="cpu", choices=DEVICES)
+    p.add_argument("--data", required=data_required, help="prepared npz (resources/mnist_prepared.npz)")
+    p.add_argument("--out", required=True, help="result JSON path; the timeline CSV goes beside it")
+    p.add_argument("--epochs", type=positive_int, help="default: the network's (mlp 5, cnn 10)")
+    p.add_argument("--batch-size", type=positive_int, help="default: the network's (mlp 100, cnn 128)")
+    p.add_argument("--lr", type=positive_float, help="SGD learning rate; default: the network's (mlp 0.01, cnn 0.1)")
+    p.add_argument("--train-size", type=positive_int, help="first N training examples (default all)")
+    p.add_argument("--test-size", type=positive_int, help="first N test examples (default all)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="initial weights, shuffling, dropout")
+    p.add_argument("--threads", type=positive_int,
+                   help="BLAS/OpenMP/TF/torch threads (default: the cores available, %d)" % _cores())
+    p.add_argument("--repeat", type=nonneg_int, default=0, help="repeat index (job id suffix r<R>)")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar on stderr")
+    p.add_argument("--sample-interval", type=positive_float, default=0.5,
+                   help="CPU timeline sampling interval, seconds (default 0.5)")
+
+
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        return os.cpu_count() or 1
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m workflow.bench",
+        description="StuCrs benchmark harness (MNIST; StuCrs, DeZero, TensorFlow, PyTorch).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{prepare,run,floor}")
+
+    p = sub.add_parser("prepare", help="raw MNIST .gz -> prepared npz + sidecar JSON")
+    p.add_argument("--mnist-dir", required=True, help="folder with the four MNIST .gz files")
+    p.add_argument("--out", required=True, help="npz path (resources/mnist_prepared.npz)")
+    p.add_argument("--no-verify", action="store_true", help="skip the SHA-256 check of the payloads")
+
+    p = sub.add_parser("run", help="train and test one network with one framework, write the result JSON")
+    p.add_argument("--framework", required=True, choices=FRAMEWORKS)
+    _add_common(p, data_required=True)
+
+    p = sub.add_parser("floor", help="time only the GEMMs of the same shapes and steps (NumPy/CuPy)")
+    _add_common(p, data_required=False)
+    return parser
+
+
+def apply_threads(threads):
+    for var in THREAD_VARS:
+        os.environ[var] = str(threads)
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in ("run", "floor"):
+        if args.threads is None:
+            args.threads = _cores()
+        apply_threads(args.threads)
+        if "numpy" in sys.modules:  # imported in-process before us: limit its pools directly
+            try:
+                from threadpoolctl import threadpool_limits
+                threadpool_limits(args.threads)
+            except ImportError:
+                pass
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+    from .adapters import FrameworkMissing
+    from .data import DataError
+
+    try:
+        if args.command == "prepare":
+            from .data import prepare
+            meta = prepare(args.mnist_dir, args.out, verify=not args.no_verify)
+            print("wrote %s (%s) and its sidecar" % (args.out, ", ".join(
+                "%s %s" % (k, "x".join(map(str, v))) for k, v in meta["shapes"].items())))
+            return 0
+        if args.command == "run":
+            from .runner import run
+            return run(args)
+        from .floor import run_floor
+        return run_floor(args)
+    except NonFiniteLoss as exc:
+        print("error: %s; stopped, no result written" % exc, file=sys.stderr)
+        return EXIT_NONFINITE
+    except (DataError, FrameworkMissing) as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("\ninterrupted (SIGINT); no result written", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("\nterminated (SIGTERM); no result written", file=sys.stderr)
+        return 143

@@ -1,0 +1,154 @@
+"""The GEMM-only floor: the matrix products of a training run, and nothing else.
+
+For the same network, batch size, sizes and number of steps as ``run``, time only the GEMMs that
+any framework has to do, with NumPy (CuPy with ``--device gpu``):
+
+* per dense layer and training step: forward ``x @ W``, weight gradient ``x.T @ gy`` and input
+  gradient ``gy @ W.T`` (skipped for the network's first layer, whose input needs no gradient);
+* CNN: the conv as its im2col GEMM ``col @ W`` with ``col`` (N*OH*OW, C*KH*KW), its weight gradient
+  ``col.T @ gy`` (its input gradient skipped: first layer), then the dense layers as above;
+* test pass: the forward GEMMs of each test batch.
+
+The operands are random float32 arrays allocated once per batch size, outside the timed region.
+Written as a result JSON of framework ``floor`` (no losses).
+"""
+
+import time
+from pathlib import Path
+
+from . import SCHEMA_VERSION, networks, record
+from .data import DataError
+from .runner import (data_sha256, empty_metrics, job_of, no_gpu_result, progress_bar,
+                     resolve_params, write_result)
+
+
+def gemm_shapes(spec, n):
+    """[(kind, M, K, N)] of one training step for batch size ``n``: ``(M, K) @ (K, N)``."""
+    shapes = []
+    first = True
+    if spec.kind == "cnn":
+        c, oh, ow = spec.hidden[0], 28 - spec.kernel + 1, 28 - spec.kernel + 1
+        p, k = n * oh * ow, 1 * spec.kernel ** 2
+        shapes += [("fwd", p, k, c), ("grad_W", k, p, c)]
+        first = False
+    for n_in, n_out in spec.dense_sizes():
+        shapes += [("fwd", n, n_in, n_out), ("grad_W", n_in, n, n_out)]
+        if not first:
+            shapes.append(("grad_x", n, n_out, n_in))
+        first = False
+    return shapes
+
+
+class _Operands:
+    """Random operands for one batch size; ``train()`` / ``test()`` do one step's GEMMs."""
+
+    def __init__(self, xp, spec, n, rng):
+        def rand(*shape):
+            return xp.asarray(rng.standard_normal(shape, dtype="float32"))
+
+        self.train_ops, self.test_ops = [], []
+        for kind, M, K, N in gemm_shapes(spec, n):
+            if kind == "fwd":  # x (M, K) @ W (K, N)
+                a, b = rand(M, K), rand(K, N)
+                self.train_ops.append((a, b))
+                self.test_ops.append((a, b))
+            elif kind == "grad_W":  # x.T @ gy: x stored (batch, in) = (K, M), gy (K, N)
+                a, b = rand(K, M), rand(K, N)
+                self.train_ops.append((a.T, b))
+            else:  # gy (M, K) @ W.T, W stored (in, out) = (N, K)
+                a, b = rand(M, K), rand(N, K)
+                self.train_ops.append((a, b.T))
+
+    def train(self):
+        for a, b in self.train_ops:
+            a @ b
+
+    def test(self):
+        for a, b in self.test_ops:
+            a @ b
+
+
+def _cupy_status():
+    from .adapters._dezero_like import cupy_status
+    return cupy_status()
+
+
+def run_floor(args):
+    import numpy as np
+
+    harness_t0 = record.process_start_time()
+    spec = networks.get_spec(args.network)
+    params = resolve_params(args, spec)
+    job = job_of(args, "floor")
+    xp, version, sync = np, np.__version__, (lambda: None)
+    if args.device == "gpu":
+        ok, why = _cupy_status()
+        if not ok:
+            message = "no GPU for %s: %s; GPU variant skipped" % (job["id"], why)
+            write_result(args.out, no_gpu_result(args, job, params, message, version))
+            print("%s: status no_gpu (%s); wrote %s" % (job["id"], why, args.out))
+            return 0
+        import cupy
+        xp, version = cupy, "cupy " + cupy.__version__
+        sync = cupy.cuda.Device().synchronize
+
+    n_train = args.train_size or 60000
+    n_test = args.test_size or 10000
+    if args.data:  # the sizes of the prepared data, when given
+        if not Path(args.data).is_file():
+            raise DataError("prepared data %s not found" % args.data)
+        with np.load(args.data, allow_pickle=False) as z:
+            n_train = min(n_train, len(z["t_train"]))
+            n_test = min(n_test, len(z["t_test"]))
+    params["train_size"], params["test_size"] = n_train, n_test
+    epochs, bs = params["epochs"], params["batch_size"]
+
+    rng = np.random.default_rng(args.seed)
+    ops = {}
+    for n in {bs, n_train % bs or bs, n_test % bs or bs, min(bs, n_train), min(bs, n_test)}:
+        ops[n] = _Operands(xp, spec, n, rng)
+    train_batches = [min(bs, n_train - i) for i in range(0, n_train, bs)]
+    test_batches = [min(bs, n_test - i) for i in range(0, n_test, bs)]
+
+    m = empty_metrics()
+    ttfb = None
+    meter = record.ResourceMeter(args.sample_interval).start()
+    try:
+        for epoch in range(1, epochs + 1):
+            bar = progress_bar(args, len(train_batches) + len(test_batches),
+                               "%s epoch %d/%d" % (job["id"], epoch, epochs))
+            try:
+                t_e0 = time.perf_counter()
+                for n in train_batches:
+                    ops[n].train()
+                    if ttfb is None:
+                        sync()
+                        ttfb = time.time() - harness_t0
+                    bar.update(1)
+                for n in test_batches:
+                    ops[n].test()
+                    bar.update(1)
+                sync()
+                m["epoch_times_s"].append(time.perf_counter() - t_e0)
+            finally:
+                bar.close()
+    finally:
+        meter.stop()
+
+    m.update(wall_time_s=meter.wall_s, time_to_first_batch_s=ttfb, cpu_user_s=meter.cpu_user_s,
+             cpu_sys_s=meter.cpu_sys_s, cpu_time_s=meter.cpu_user_s + meter.cpu_sys_s,
+             peak_rss_mb=meter.peak_rss_mb)
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "job": job,
+        "status": "ok",
+        "message": "",
+        "params": params,
+        "metrics": m,
+        "timeline_csv": None,
+        "environment": record.environment(version, args.threads, data_sha256(args.data)),
+    }
+    write_result(args.out, result, meter.rows)
+    print("%s: GEMM floor wall %.2f s, cpu %.2f s; wrote %s"
+          % (job["id"], m["wall_time_s"], m["cpu_time_s"], args.out))
+    return 0

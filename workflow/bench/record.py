@@ -1,0 +1,282 @@
+"""Measuring and recording: CPU timeline sampler, resource totals, environment capture, atomic writes.
+
+Imports nothing heavy at module level (psutil and the standard library only), so the CLI can use it
+before NumPy and the frameworks are imported.
+"""
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - not on Linux
+    resource = None
+
+import psutil
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+TIMELINE_HEADER = ("t_s", "cpu_percent_core", "cpu_percent_machine", "rss_mb")
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def atomic_write(path, write, binary=False):
+    """Write ``path`` through ``write(fileobj)`` into a temporary file beside it, then rename.
+
+    On any exception, ``KeyboardInterrupt`` and ``SystemExit`` (our SIGTERM handler) included,
+    the temporary file is removed and the exception goes on: ``path`` is either complete or untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_json(path, obj):
+    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=False) + "\n"))
+
+
+def atomic_write_csv(path, header, rows):
+    def write(f):
+        f.write(",".join(header) + "\n")
+        for row in rows:
+            f.write(",".join(_fmt(v) for v in row) + "\n")
+
+    atomic_write(path, write)
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return "%.6g" % v
+    return str(v)
+
+
+# --------------------------------------------------------------------------- CPU and memory
+
+
+def available_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        return os.cpu_count() or 1
+
+
+def _tree(proc):
+    try:
+        return [proc] + proc.children(recursive=True)
+    except psutil.Error:
+        return [proc]
+
+
+def process_cpu_times(proc=None):
+    """(user, system) seconds of this process + its live and its reaped children."""
+    proc = proc or psutil.Process()
+    user = sys_ = 0.0
+    for i, p in enumerate(_tree(proc)):
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            continue
+        user += t.user
+        sys_ += t.system
+        if i == 0:  # reaped children are accounted to the parent
+            user += getattr(t, "children_user", 0.0)
+            sys_ += getattr(t, "children_system", 0.0)
+    return user, sys_
+
+
+def process_rss_mb(proc=None):
+    proc = proc or psutil.Process()
+    total = 0
+    for p in _tree(proc):
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2 ** 20
+
+
+def peak_rss_mb():
+    """Lifetime peak RSS of this process (and of its largest reaped child), MiB."""
+    if resource is None:  # pragma: no cover
+        return process_rss_mb()
+    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(self_kb, child_kb) / 1024.0
+
+
+class CpuSampler:
+    """Samples CPU use and RSS of this process + children every ``interval`` seconds in a thread.
+
+    Rows: ``t_s`` (since ``start``), ``cpu_percent_core`` (100 = one core busy),
+    ``cpu_percent_machine`` (100 = all cores busy), ``rss_mb``.  ``stop`` takes a final sample,
+    so even a run shorter than one interval has one row.
+    """
+
+    def __init__(self, interval=0.5, cores=None):
+        self.interval = float(interval)
+        self.cores = cores or available_cores()
+        self.rows = []
+        self.max_rss_mb = 0.0
+        self._proc = psutil.Process()
+        self._stop = threading.Event()
+        self._thread = None
+        self._lock = threading.Lock()
+
+    def start(self):
+        self._t0 = self._prev_t = time.perf_counter()
+        self._prev_cpu = sum(process_cpu_times(self._proc))
+        self._thread = threading.Thread(target=self._loop, name="cpu-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        with self._lock:
+            now = time.perf_counter()
+            cpu = sum(process_cpu_times(self._proc))
+            rss = process_rss_mb(self._proc)
+            dt = now - self._prev_t
+            if dt <= 0:
+                return
+            pct = max(0.0, (cpu - self._prev_cpu) / dt * 100.0)
+            self.rows.append((round(now - self._t0, 4), pct, pct / self.cores, rss))
+            self.max_rss_mb = max(self.max_rss_mb, rss)
+            self._prev_t, self._prev_cpu = now, cpu
+
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def stop(self):
+        if self._thread is None:
+            return self.rows
+        self._stop.set()
+        self._thread.join()
+        self._thread = None
+        self._sample()
+        return self.rows
+
+
+class ResourceMeter:
+    """Wall clock, CPU user/system (process + children) and timeline over a timed region."""
+
+    def __init__(self, interval=0.5):
+        self.sampler = CpuSampler(interval)
+
+    def __enter__(self):
+        return self.start()
+
+    def start(self):
+        self.sampler.start()
+        self.cpu0 = process_cpu_times()
+        self.t0 = time.perf_counter()
+        return self
+
+    def stop(self):
+        self.wall_s = time.perf_counter() - self.t0
+        cpu1 = process_cpu_times()
+        self.rows = self.sampler.stop()
+        self.cpu_user_s = cpu1[0] - self.cpu0[0]
+        self.cpu_sys_s = cpu1[1] - self.cpu0[1]
+        self.peak_rss_mb = max(peak_rss_mb(), self.sampler.max_rss_mb)
+        return self
+
+    def __exit__(self, *exc):
+        if self.sampler._thread is not None:
+            self.stop()
+        return False
+
+
+def process_start_time():
+    """Wall-clock (``time.time``) start of this process."""
+    try:
+        return psutil.Process().create_time()
+    except psutil.Error:  # pragma: no cover
+        return time.time()
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit(root=REPO_ROOT):
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=str(root), capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and commit else "unknown"
+
+
+_BLAS_KEYS = ("user_api", "internal_api", "prefix", "version", "num_threads", "threading_layer",
+              "architecture", "filepath")
+
+
+def blas_info():
+    """The thread pools (BLAS, OpenMP) actually loaded in this process, via threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return [{"error": "threadpoolctl not installed"}]
+    try:
+        return [{k: d.get(k) for k in _BLAS_KEYS if k in d} for d in threadpool_info()]
+    except Exception as exc:  # noqa: BLE001 - never fail a run for its metadata
+        return [{"error": "threadpoolctl failed: %s" % exc}]
+
+
+def numpy_version():
+    try:
+        import numpy
+        return numpy.__version__
+    except ImportError:  # pragma: no cover
+        return ""
+
+
+def environment(framework_version, threads, data_sha256):
+    return {
+        "python": platform.python_version(),
+        "framework_version": framework_version,
+        "numpy": numpy_version(),
+        "blas": blas_info(),
+        "cpu_model": cpu_model(),
+        "cores": available_cores(),
+        "threads": threads,
+        "git_commit": git_commit(),
+        "data_sha256": data_sha256 or {},
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+    }
+

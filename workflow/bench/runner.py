@@ -1,0 +1,218 @@
+"""The timed training loop of ``run`` and the result JSON shared with ``floor``.
+
+Imported by the CLI only after the thread variables are set.
+"""
+
+import math
+import sys
+import time
+from pathlib import Path
+
+from . import SCHEMA_VERSION, NonFiniteLoss, networks, record
+from .data import load, read_sidecar
+
+
+def resolve_params(args, spec):
+    return {
+        "epochs": args.epochs or spec.epochs,
+        "batch_size": args.batch_size or spec.batch_size,
+        "lr": args.lr or spec.lr,
+        "train_size": args.train_size,  # None until the data is loaded
+        "test_size": args.test_size,
+        "seed": args.seed,
+        "threads": args.threads,
+    }
+
+
+def job_of(args, framework):
+    return {
+        "id": "%s-%s-%s-r%d" % (args.network, framework, args.device, args.repeat),
+        "network": args.network,
+        "framework": framework,
+        "device": args.device,
+        "repeat": args.repeat,
+    }
+
+
+def empty_metrics():
+    return {
+        "wall_time_s": None, "epoch_times_s": [], "time_to_first_batch_s": None,
+        "cpu_user_s": None, "cpu_sys_s": None, "cpu_time_s": None, "peak_rss_mb": None,
+        "train_loss": [], "train_acc": [], "test_loss": [], "test_acc": [],
+    }
+
+
+def timeline_path(out):
+    out = Path(out)
+    stem = out.name[:-5] if out.name.endswith(".json") else out.name
+    return out.with_name(stem + ".timeline.csv")
+
+
+def data_sha256(data_path):
+    if not data_path:
+        return {}
+    try:
+        return read_sidecar(data_path).get("sha256", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def write_result(out, result, timeline_rows=None):
+    """Timeline CSV first, then the JSON (its presence marks a complete result); both atomic."""
+    csv_path = None
+    if timeline_rows is not None:
+        csv_path = timeline_path(out)
+        record.atomic_write_csv(csv_path, record.TIMELINE_HEADER, timeline_rows)
+        result["timeline_csv"] = csv_path.name
+    try:
+        record.atomic_write_json(out, result)
+    except BaseException:
+        if csv_path is not None:
+            try:
+                csv_path.unlink()
+            except FileNotFoundError:
+                pass
+        raise
+
+
+def no_gpu_result(args, job, params, message, framework_version):
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "job": job,
+        "status": "no_gpu",
+        "message": message,
+        "params": params,
+        "metrics": empty_metrics(),
+        "timeline_csv": None,
+        "environment": record.environment(framework_version, args.threads, data_sha256(args.data)),
+    }
+
+
+def progress_bar(args, total, desc):
+    if args.no_progress:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar()
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, mininterval=0.5,
+                dynamic_ncols=True)
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def set_postfix_str(self, s):
+        pass
+
+    def close(self):
+        pass
+
+
+class RunningMean:
+    def __init__(self):
+        self.loss = self.acc = 0.0
+        self.n = 0
+
+    def add(self, loss, acc, n):
+        self.loss += loss * n
+        self.acc += acc * n
+        self.n += n
+
+    def means(self):
+        return self.loss / max(self.n, 1), self.acc / max(self.n, 1)
+
+
+def run(args):
+    from . import adapters
+
+    harness_t0 = record.process_start_time()
+    spec = networks.get_spec(args.network)
+    params = resolve_params(args, spec)
+    job = job_of(args, args.framework)
+    mod = adapters.load(args.framework)
+    if hasattr(mod, "configure"):
+        mod.configure(args.device, args.threads)
+
+    if args.device == "gpu":
+        ok, why = mod.gpu_status()
+        if not ok:
+            message = "no GPU for %s: %s; GPU variant skipped" % (job["id"], why)
+            write_result(args.out, no_gpu_result(args, job, params, message, mod.version()))
+            print("%s: status no_gpu (%s); wrote %s" % (job["id"], why, args.out))
+            return 0
+
+    arrays = load(args.data, args.train_size, args.test_size)
+    n_train, n_test = len(arrays["x_train"]), len(arrays["x_test"])
+    params["train_size"], params["test_size"] = n_train, n_test
+    epochs, batch_size = params["epochs"], params["batch_size"]
+
+    weights = networks.init_weights(spec, args.seed)
+    rng = networks.shuffle_rng(args.seed)
+    perms = [rng.permutation(n_train) for _ in range(epochs)]
+    adapter = mod.Adapter(spec, weights, device=args.device, lr=params["lr"], seed=args.seed,
+                          threads=args.threads)
+    adapter.set_data(arrays["x_train"], arrays["t_train"], arrays["x_test"], arrays["t_test"])
+    del arrays
+
+    n_train_b = networks.n_batches(n_train, batch_size)
+    n_test_b = networks.n_batches(n_test, batch_size)
+    m = empty_metrics()
+    ttfb = None
+    meter = record.ResourceMeter(args.sample_interval).start()
+    try:
+        for epoch in range(1, epochs + 1):
+            bar = progress_bar(args, n_train_b + n_test_b, "%s epoch %d/%d" % (job["id"], epoch, epochs))
+            try:
+                t_e0 = time.perf_counter()
+                train = RunningMean()
+                for step, (loss, acc, n) in enumerate(adapter.train_epoch(perms[epoch - 1], batch_size), 1):
+                    if not math.isfinite(loss):
+                        raise NonFiniteLoss("training", epoch, step, loss)
+                    if ttfb is None:
+                        adapter.sync()
+                        ttfb = time.time() - harness_t0
+                    train.add(loss, acc, n)
+                    bar.update(1)
+                    if step % 50 == 0:
+                        bar.set_postfix_str("loss %.4f" % train.means()[0])
+                test = RunningMean()
+                for step, (loss, acc, n) in enumerate(adapter.test_epoch(batch_size), 1):
+                    if not math.isfinite(loss):
+                        raise NonFiniteLoss("test", epoch, step, loss)
+                    test.add(loss, acc, n)
+                    bar.update(1)
+                adapter.sync()
+                m["epoch_times_s"].append(time.perf_counter() - t_e0)
+            finally:
+                bar.close()
+            for key, value in zip(("train_loss", "train_acc"), train.means()):
+                m[key].append(value)
+            for key, value in zip(("test_loss", "test_acc"), test.means()):
+                m[key].append(value)
+            print("%s epoch %d/%d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | %.2f s"
+                  % (job["id"], epoch, epochs, m["train_loss"][-1], m["train_acc"][-1],
+                     m["test_loss"][-1], m["test_acc"][-1], m["epoch_times_s"][-1]),
+                  file=sys.stderr, flush=True)
+    finally:
+        meter.stop()
+
+    m.update(wall_time_s=meter.wall_s, time_to_first_batch_s=ttfb, cpu_user_s=meter.cpu_user_s,
+             cpu_sys_s=meter.cpu_sys_s, cpu_time_s=meter.cpu_user_s + meter.cpu_sys_s,
+             peak_rss_mb=meter.peak_rss_mb)
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "job": job,
+        "status": "ok",
+        "message": "",
+        "params": params,
+        "metrics": m,
+        "timeline_csv": None,
+        "environment": record.environment(mod.version(), args.threads, data_sha256(args.data)),
+    }
+    write_result(args.out, result, meter.rows)
+    print("%s: wall %.2f s, cpu %.2f s, peak RSS %.0f MB, test acc %.4f; wrote %s"
+          % (job["id"], m["wall_time_s"], m["cpu_time_s"], m["peak_rss_mb"], m["test_acc"][-1],
+             args.out))
+    return 0
