@@ -38,19 +38,46 @@ def test_unknown_option_is_a_clear_error():
     assert "unknown option '--host'" in out.stderr and "--expose" in out.stderr
 
 
+def _command_lines(path):
+    """Shell commands as written in a file: the code blocks of Markdown, every line elsewhere;
+    backslash continuations joined and trailing `# comments` dropped."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".md":
+        blocks = re.findall(r"^```[^\n]*\n(.*?)^```", text, flags=re.S | re.M)
+        text = "\n".join(blocks)
+    text = re.sub(r"\\\n\s*", " ", text)
+    for line in text.splitlines():
+        code = re.sub(r"(^|\s)#.*$", "", line) if path.suffix != ".json" else line
+        yield line, code
+
+
 def test_every_documented_ui_command_binds_loopback():
-    """README, docs, devcontainer and Makefile: any `mlflow ui`/`mlflow server` line names 127.0.0.1
-    (or goes through scripts/mlflow_ui.sh, which does)."""
+    """README, docs, devcontainer and Makefile: any `mlflow ui`/`mlflow server` command names
+    127.0.0.1 (or goes through scripts/mlflow_ui.sh, which does)."""
     files = [ROOT / "README.md", ROOT / "Makefile", ROOT / ".devcontainer" / "devcontainer.json"]
     files += sorted((ROOT / "docs").rglob("*.md"))
     offenders = []
+    checked = 0
     for f in files:
         if not f.exists():
             continue
-        for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
-            if re.search(r"mlflow (ui|server)\b", line) and "127.0.0.1" not in line and "--expose" not in line:
-                offenders.append(f"{f.relative_to(ROOT)}:{n}: {line.strip()}")
+        for line, code in _command_lines(f):
+            if re.search(r"\bmlflow (ui|server)\b", code):
+                checked += 1
+                if "127.0.0.1" not in code and "--expose" not in code:
+                    offenders.append(f"{f.relative_to(ROOT)}: {line.strip()}")
+    assert checked > 0, "no MLflow UI command found in the docs: the check itself is broken"
     assert not offenders, "MLflow UI commands without --host 127.0.0.1:\n" + "\n".join(offenders)
+
+
+def test_command_line_reader_joins_continuations(tmp_path):
+    md = tmp_path / "x.md"
+    md.write_text("prose about mlflow server\n```bash\nmlflow server \\\n  --port 1\n"
+                  "pytest x  # starts an mlflow server\n```\n", encoding="utf-8")
+    codes = [c for _, c in _command_lines(md)]
+    assert any("mlflow server" in c and "--port 1" in c for c in codes)
+    assert not any("starts an mlflow server" in c for c in codes)
+    assert not any("prose" in c for c in codes)
 
 
 def _free_port():
