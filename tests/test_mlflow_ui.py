@@ -44,7 +44,9 @@ def _command_lines(path):
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".md":
         blocks = re.findall(r"^```[^\n]*\n(.*?)^```", text, flags=re.S | re.M)
-        text = "\n".join(blocks)
+        prose = re.sub(r"^```[^\n]*\n.*?^```", "", text, flags=re.S | re.M)
+        spans = re.findall(r"`([^`\n]+)`", prose)  # inline code such as `mlflow ui ...`
+        text = "\n".join(blocks + spans)
     text = re.sub(r"\\\n\s*", " ", text)
     for line in text.splitlines():
         code = re.sub(r"(^|\s)#.*$", "", line) if path.suffix != ".json" else line
@@ -78,6 +80,8 @@ def test_command_line_reader_joins_continuations(tmp_path):
     assert any("mlflow server" in c and "--port 1" in c for c in codes)
     assert not any("starts an mlflow server" in c for c in codes)
     assert not any("prose" in c for c in codes)
+    md.write_text("Run `mlflow ui --port 5000` to look.\n", encoding="utf-8")
+    assert [c for _, c in _command_lines(md)] == ["mlflow ui --port 5000"]
 
 
 def _free_port():
