@@ -285,7 +285,9 @@ def test_non_finite_loss_stops_without_result(framework, prepared, outdir):
     assert not out.exists() and not out.with_name(out.stem + ".timeline.csv").exists()
 
 
-def test_sigterm_leaves_no_json(prepared, tmp_path):
+@pytest.mark.parametrize("sig,expected_rc", [(signal.SIGTERM, 143), (signal.SIGINT, 130)],
+                         ids=["SIGTERM", "SIGINT"])
+def test_signal_leaves_no_json(prepared, tmp_path, sig, expected_rc):
     framework = next((fw for fw in ("dezero", "stucrs", "torch")
                       if (VENVS / fw / "bin" / "python").exists()), None)
     if framework is None:
@@ -309,13 +311,13 @@ def test_sigterm_leaves_no_json(prepared, tmp_path):
     try:
         assert seen.wait(120), "training never started: " + "".join(err)
         time.sleep(1.0)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         rc = proc.wait(60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert rc == 143, "".join(err)[-2000:]
+    assert rc == expected_rc, "".join(err)[-2000:]
     assert list(tmp_path.iterdir()) == [], list(tmp_path.iterdir())
 
 

@@ -230,3 +230,37 @@ def test_concurrent_track_processes_on_fresh_sqlite(tmp_path):
         ["mlp2-stucrs-cpu-r%d" % i for i in range(6)]
     with sqlite3.connect(db) as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_track_sqlite_locked_then_recovers(track_mod, tmp_path, monkeypatch):
+    """Another process holds the SQLite store locked: tracking retries, then fails with a clear
+    message and keeps the training result; once the lock is gone the same command succeeds."""
+    import sqlite3
+
+    monkeypatch.chdir(tmp_path)
+    uri = "sqlite:///%s" % (tmp_path / "mlflow.db")
+    first = fake_result(tmp_path / "runs" / "mlp1-stucrs-cpu-r0.json")
+    track_mod.run_safely(first, tmp_path / "tracked" / "mlp1-stucrs-cpu-r0.json", "exp", uri, None)
+
+    res = fake_result(tmp_path / "runs" / "mlp2-torch-cpu-r0.json", network="mlp2", framework="torch")
+    before = sha256(res)
+    marker = tmp_path / "tracked" / "mlp2-torch-cpu-r0.json"
+    monkeypatch.setattr(track_mod, "ATTEMPTS", 2)
+    monkeypatch.setattr(track_mod.time, "sleep", lambda s: None)
+
+    holder = sqlite3.connect(tmp_path / "mlflow.db", timeout=0)
+    holder.execute("BEGIN EXCLUSIVE")  # what a stuck writer elsewhere looks like
+    try:
+        with pytest.raises(SystemExit) as exc:
+            track_mod.run_safely(res, marker, "exp", uri, None)
+    finally:
+        holder.rollback()
+        holder.close()
+    msg = str(exc.value.code)
+    assert "MLflow tracking of mlp2-torch-cpu-r0.json failed" in msg and "locked" in msg
+    assert not marker.exists() and sha256(res) == before
+
+    track_mod.run_safely(res, marker, "exp", uri, None)  # the store is back: the rule re-runs
+    assert marker.exists()
+    jobs = sorted(r.data.tags.get("job_id") for r in _active_runs(uri, "exp"))
+    assert jobs == ["mlp1-stucrs-cpu-r0", "mlp2-torch-cpu-r0"]
