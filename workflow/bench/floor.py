@@ -16,9 +16,9 @@ Written as a result JSON of framework ``floor`` (no losses).
 import time
 from pathlib import Path
 
-from . import SCHEMA_VERSION, networks, record
+from . import networks, record
 from .data import DataError
-from .runner import (data_sha256, empty_metrics, job_of, no_gpu_result, progress_bar,
+from .runner import (empty_metrics, job_of, no_gpu_result, ok_result, progress_bar,
                      resolve_params, write_result)
 
 
@@ -135,19 +135,7 @@ def run_floor(args):
     finally:
         meter.stop()
 
-    m.update(wall_time_s=meter.wall_s, time_to_first_batch_s=ttfb, cpu_user_s=meter.cpu_user_s,
-             cpu_sys_s=meter.cpu_sys_s, cpu_time_s=meter.cpu_user_s + meter.cpu_sys_s,
-             peak_rss_mb=meter.peak_rss_mb)
-    result = {
-        "schema_version": SCHEMA_VERSION,
-        "job": job,
-        "status": "ok",
-        "message": "",
-        "params": params,
-        "metrics": m,
-        "timeline_csv": None,
-        "environment": record.environment(version, args.threads, data_sha256(args.data)),
-    }
+    result = ok_result(job, params, m, meter, ttfb, version, args)
     write_result(args.out, result, meter.rows)
     print("%s: GEMM floor wall %.2f s, cpu %.2f s; wrote %s"
           % (job["id"], m["wall_time_s"], m["cpu_time_s"], args.out))

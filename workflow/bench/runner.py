@@ -198,10 +198,20 @@ def run(args):
     finally:
         meter.stop()
 
+    result = ok_result(job, params, m, meter, ttfb, mod.version(), args)
+    write_result(args.out, result, meter.rows)
+    print("%s: wall %.2f s, cpu %.2f s, peak RSS %.0f MB, test acc %.4f; wrote %s"
+          % (job["id"], m["wall_time_s"], m["cpu_time_s"], m["peak_rss_mb"], m["test_acc"][-1],
+             args.out))
+    return 0
+
+
+def ok_result(job, params, m, meter, ttfb, framework_version, args):
+    """The result record of a finished timed region (training runs and the GEMM floor alike)."""
     m.update(wall_time_s=meter.wall_s, time_to_first_batch_s=ttfb, cpu_user_s=meter.cpu_user_s,
              cpu_sys_s=meter.cpu_sys_s, cpu_time_s=meter.cpu_user_s + meter.cpu_sys_s,
              peak_rss_mb=meter.peak_rss_mb)
-    result = {
+    return {
         "schema_version": SCHEMA_VERSION,
         "job": job,
         "status": "ok",
@@ -209,10 +219,5 @@ def run(args):
         "params": params,
         "metrics": m,
         "timeline_csv": None,
-        "environment": record.environment(mod.version(), args.threads, data_sha256(args.data)),
+        "environment": record.environment(framework_version, args.threads, data_sha256(args.data)),
     }
-    write_result(args.out, result, meter.rows)
-    print("%s: wall %.2f s, cpu %.2f s, peak RSS %.0f MB, test acc %.4f; wrote %s"
-          % (job["id"], m["wall_time_s"], m["cpu_time_s"], m["peak_rss_mb"], m["test_acc"][-1],
-             args.out))
-    return 0
