@@ -207,13 +207,12 @@ class Variable:
         if self.creator is not None:
             add_func(self.creator)
 
-        while heap:
-            f = heapq.heappop(heap)[2]
-            outputs = [o() for o in f.outputs]
-            gys = [o.grad if o is not None else None for o in outputs]
-
-            with using_config("enable_backprop", create_graph):
-                gxs = f.backward(*gys)
+        # 設定の切り替えはループの外で 1 回だけ (関数ごとに切り替えるのは無駄が大きい)
+        with using_config("enable_backprop", create_graph):
+            while heap:
+                f = heapq.heappop(heap)[2]
+                outputs = [o() for o in f.outputs]
+                gxs = f.backward(*[o.grad if o is not None else None for o in outputs])
                 if not isinstance(gxs, tuple):
                     gxs = (gxs,)
 
@@ -232,10 +231,10 @@ class Variable:
                     if x.creator is not None:
                         add_func(x.creator)
 
-            if not retain_grad:
-                for o in outputs:
-                    if o is not None:
-                        o.grad = None
+                if not retain_grad:
+                    for o in outputs:
+                        if o is not None:
+                            o.grad = None
 
         if not retain_grad and self.creator is None and not self.requires_grad:
             # 生の配列だけから作られた出力 (計算グラフを作らなかった関数の出力) も、DeZero と同じく
@@ -402,18 +401,26 @@ class Function:
     generation = 0
 
     def __call__(self, *inputs):
-        inputs = [_as_input(x) for x in inputs]
-        xs = [x.data for x in inputs]
-        ys = self.forward(*xs)
+        # 学習ループで毎ステップ何千回も呼ばれるので、内包表記や関数呼び出しを減らして書く
+        inputs = [x if x.__class__ is Variable or isinstance(x, Variable) else _as_input(x)
+                  for x in inputs]
+        ys = self.forward(*[x.data for x in inputs])
         if not isinstance(ys, tuple):
             ys = (ys,)
-        outputs = [Variable(as_array(y)) for y in ys]
+        outputs = [Variable(y if isinstance(y, array_types) else as_array(y)) for y in ys]
 
-        if any(x.requires_grad for x in inputs):
+        needs_grad = False
+        for x in inputs:
+            if x.requires_grad:
+                needs_grad = True
+                break
+        if needs_grad:
             if Config.enable_backprop:
-                self.generation = max(x.generation for x in inputs)
+                generation = max([x.generation for x in inputs])
+                self.generation = generation
                 for output in outputs:
-                    output.set_creator(self)
+                    output.creator = self
+                    output.generation = generation + 1
                 self.inputs = inputs
                 self.outputs = [weakref.ref(output) for output in outputs]
         else:

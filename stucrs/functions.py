@@ -338,6 +338,9 @@ class MatMul(Function):
     def backward(self, gy):
         x, W = self.inputs
         if x.ndim == 2 and W.ndim == 2:
+            if not Config.enable_backprop:
+                gx, gW, _ = _linear_grads_array(x, W, None, gy.data)
+                return gx, gW
             gx = matmul(gy, W.T) if x.requires_grad else None
             gW = matmul(x.T, gy) if W.requires_grad else None
             return gx, gW
@@ -372,15 +375,28 @@ class Linear(Function):
     def backward(self, gy):
         if len(self.inputs) == 3:
             x, W, b = self.inputs
-            gb = sum_to(gy, b.shape) if b.requires_grad else None
         else:
-            x, W = self.inputs
-            gb = None
-        gx = matmul(gy, W.T) if x.requires_grad else None
-        gW = matmul(x.T, gy) if W.requires_grad else None
-        if gb is None and len(self.inputs) == 2:
+            (x, W), b = self.inputs, None
+        if not Config.enable_backprop:
+            # 通常の逆伝播 (高階微分なし): 配列のまま計算し、関数呼び出しの手間を省く
+            gx, gW, gb = _linear_grads_array(x, W, b, gy.data)
+        else:
+            gb = sum_to(gy, b.shape) if b is not None and b.requires_grad else None
+            gx = matmul(gy, W.T) if x.requires_grad else None
+            gW = matmul(x.T, gy) if W.requires_grad else None
+        if b is None:
             return gx, gW
         return gx, gW, gb
+
+
+def _linear_grads_array(x, W, b, gy):
+    """linear の勾配 (gx, gW, gb) を配列で求めて Variable にする。要らない勾配は None。"""
+    gx = Variable(gy @ W.data.T) if x.requires_grad else None
+    gW = Variable(x.data.T @ gy) if W.requires_grad else None
+    gb = None
+    if b is not None and b.requires_grad:
+        gb = Variable(utils.sum_to(gy, b.shape))
+    return gx, gW, gb
 
 
 def linear(x, W, b=None):
@@ -440,6 +456,8 @@ class ReLU(Function):
     def backward(self, gy):
         (x,) = self.inputs
         mask = x.data > 0
+        if not Config.enable_backprop:
+            return Variable(as_array(gy.data * mask))
         return gy * mask
 
 
@@ -674,12 +692,39 @@ def dropout(x, dropout_ratio=0.5):
     if Config.train:
         if not 0.0 <= dropout_ratio < 1.0:
             raise ValueError(f"dropout: dropout_ratio must be in [0, 1), got {dropout_ratio}")
+        if x.dtype.kind == "f":
+            return Dropout(dropout_ratio)(x)
         xp = cuda.get_array_module(x.data)
         mask = xp.random.rand(*x.shape) > dropout_ratio
-        scale = x.dtype.type(1.0 / (1.0 - dropout_ratio)) if x.dtype.kind == "f" else 1.0 / (1.0 - dropout_ratio)
-        mask = mask.astype(x.dtype) * scale
-        return x * mask
+        return x * (mask * (1.0 / (1.0 - dropout_ratio)))
     return x
+
+
+class Dropout(Function):
+    """ドロップアウト (学習時) の関数クラス。/ Inverted dropout on a float array.
+
+    マスクは DeZero と同じく ``xp.random.rand(*x.shape) > dropout_ratio`` で引く (同じシードなら
+    同じマスクになる)。マスクは bool のまま持ち、倍率 1 / (1 - dropout_ratio) は 1 回の掛け算にまとめる
+    (float のマスクを作るより一時配列が少ない)。値は ``x * (mask * scale)`` と同じ。
+    """
+
+    def __init__(self, dropout_ratio):
+        self.dropout_ratio = dropout_ratio
+
+    def forward(self, x):
+        xp = cuda.get_array_module(x)
+        self.mask = xp.random.rand(*x.shape) > self.dropout_ratio
+        self.scale = x.dtype.type(1.0 / (1.0 - self.dropout_ratio))
+        y = x * self.mask
+        y *= self.scale
+        return y
+
+    def backward(self, gy):
+        if not Config.enable_backprop:
+            gx = gy.data * self.mask
+            gx *= self.scale
+            return Variable(as_array(gx))
+        return gy * (self.mask * self.scale)
 
 
 class Max(Function):
@@ -753,7 +798,7 @@ __all__ = [
     "softmax_simple", "LogSoftmax", "log_softmax", "MeanSquaredError", "mean_squared_error",
     "mean_squared_error_simple", "SoftmaxCrossEntropy", "softmax_cross_entropy",
     "softmax_cross_entropy_simple", "sigmoid_cross_entropy", "binary_cross_entropy", "accuracy",
-    "dropout", "Max", "Min", "max", "min", "Clip", "clip",
+    "dropout", "Dropout", "Max", "Min", "max", "min", "Clip", "clip",
 ]
 
 # 畳み込み・プーリングと NN 用の関数 (stucrs/functions_conv.py, stucrs/functions_nn.py)

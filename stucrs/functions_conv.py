@@ -86,6 +86,23 @@ def _same_layout(a, like):
     return a
 
 
+# 1 ブロックのおおよその大きさ (バイト)。プーリングはブロックごとに窓の位置を回るので、
+# ブロックが CPU のキャッシュ (L2) に収まっていれば、同じデータを何度読んでもメモリまで行かない。
+_BLOCK_BYTES = 1 << 18
+
+
+def _cache_blocks(x, cn):
+    """(N, C, H, W) の配列 ``x`` を、メモリの外側の軸 (cn なら C、そうでなければ N) で区切る
+    スライスの列を返す。GPU (CuPy) では区切らない (キャッシュの工夫は CPU のためのもの)。"""
+    axis = 1 if cn else 0
+    length = x.shape[axis]
+    per_item = max(1, x.nbytes // max(length, 1))
+    step = length if cuda.get_array_module(x) is not np else max(1, _BLOCK_BYTES // per_item)
+    full = slice(None)
+    return [(full, slice(i, i + step)) if cn else (slice(i, i + step),)
+            for i in range(0, length, step)]
+
+
 def _check_4d(x, name):
     if x.ndim != 4:
         raise ValueError(f"{name}: input must be 4-D (N, C, H, W), got shape {x.shape}")
@@ -455,20 +472,22 @@ class Pooling(Function):
         xpad = _pad(x, ph, pw, value=fill)
         kk = kh * kw
         idx_dtype = np.uint8 if kk <= 255 else np.int32
-        y = None
-        for i in range(kh):
-            for j in range(kw):
-                s = xpad[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx]
-                if y is None:
-                    y = s.copy(order="K")
-                    indexes = xp.zeros_like(y, dtype=idx_dtype)  # y と同じメモリの並び
-                    continue
-                # 等しいときは先の位置を残す (PyTorch と同じ)。位置 k は走査順に増えるので、
-                # 「更新された所だけ k にする」は max(indexes, mask * k) と書ける (分岐なしで速い)
-                mask = s > y
-                xp.maximum(y, s, out=y)
-                k = idx_dtype(i * kw + j)
-                xp.maximum(indexes, mask.astype(idx_dtype) * k, out=indexes)
+        y = _alloc((n, c, oh, ow), x.dtype, xp, self.x_cn)  # x と同じメモリの並び
+        indexes = _alloc((n, c, oh, ow), idx_dtype, xp, self.x_cn)
+        for block in _cache_blocks(xpad, self.x_cn):
+            xb, yb, ib = xpad[block], y[block], indexes[block]
+            ib.fill(0)
+            for i in range(kh):
+                for j in range(kw):
+                    s = xb[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx]
+                    if i == 0 and j == 0:
+                        yb[...] = s
+                        continue
+                    # 等しいときは先の位置を残す (PyTorch と同じ)。位置 k は走査順に増えるので、
+                    # 「より大きいときだけ k にする」は max(ib, mask * k) と書ける (分岐なしで速い)
+                    mask = s > yb
+                    xp.maximum(yb, s, out=yb)
+                    xp.maximum(ib, mask.astype(idx_dtype) * idx_dtype(i * kw + j), out=ib)
         self.indexes = indexes  # 窓の中の位置 (0..KH*KW-1)
         return y
 
@@ -500,14 +519,16 @@ class Pooling2DGrad(Function):
         tiled = sy == kh and sx == kw and hp == oh * kh and wp == ow * kw
         gx = _alloc((n, c, hp, wp), gy.dtype, xp, self.x_cn, fill=None if tiled else 0)
         gy = _same_layout(gy, self.indexes)
-        for i in range(kh):
-            for j in range(kw):
-                mask = self.indexes == (i * kw + j)
-                view = gx[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx]
-                if overlap:
-                    view += gy * mask
-                else:
-                    xp.multiply(gy, mask, out=view)
+        for block in _cache_blocks(gx, self.x_cn):
+            gxb, gyb, ib = gx[block], gy[block], self.indexes[block]
+            for i in range(kh):
+                for j in range(kw):
+                    mask = ib == (i * kw + j)
+                    view = gxb[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx]
+                    if overlap:
+                        view += gyb * mask
+                    else:
+                        xp.multiply(gyb, mask, out=view)
         if ph or pw:
             gx = gx[:, :, ph:ph + h, pw:pw + w]
         return gx

@@ -298,3 +298,45 @@ def test_no_grad_conv_pool_does_not_keep_graph():
     with no_grad():
         y = F.pooling(F.conv2d(x, W), 2, 2)
     assert y.creator is None
+
+
+@pytest.mark.parametrize("block_bytes", [1, 700])
+@pytest.mark.parametrize("shape,k,s,p", [
+    ((3, 4, 6, 6), 2, 2, 0),
+    ((2, 3, 7, 5), 3, 2, 1),
+    ((3, 2, 8, 8), 3, 1, 1),  # overlapping windows: the gradient is accumulated
+])
+def test_max_pooling_in_cache_blocks_matches_torch(monkeypatch, block_bytes, shape, k, s, p):
+    # pooling walks the input in cache-sized blocks (one sample or channel at a time here):
+    # the result and the gradient must not depend on the blocking, on either memory layout
+    monkeypatch.setattr(FC, "_BLOCK_BYTES", block_bytes)
+    x = rng.normal(size=shape)
+    run_both(lambda a: F.pooling(a, k, s, p), lambda a: tF.max_pool2d(a, k, s, p), [x])
+    W = rng.normal(size=(3, shape[1], 3, 3))
+    run_both(lambda a, B: F.pooling(F.conv2d(a, B, None, 1, 1), k, s, p),
+             lambda a, B: tF.max_pool2d(tF.conv2d(a, B, None, 1, 1), k, s, p), [x, W])
+
+
+def test_cache_blocks_cover_the_array_once(monkeypatch):
+    monkeypatch.setattr(FC, "_BLOCK_BYTES", 2 * 3 * 5 * 5 * 8)  # two channels of a (3, C, 5, 5) array
+    x = np.zeros((3, 5, 5, 5))
+    blocks = FC._cache_blocks(x, cn=False)
+    assert [b[0] for b in blocks] == [slice(0, 1), slice(1, 2), slice(2, 3)]
+    cn = np.zeros((5, 3, 5, 5)).transpose(1, 0, 2, 3)
+    blocks = FC._cache_blocks(cn, cn=True)
+    assert [b[1] for b in blocks] == [slice(0, 2), slice(2, 4), slice(4, 6)]
+    covered = np.zeros(cn.shape, dtype=int)
+    for b in blocks:
+        covered[b] += 1
+    assert (covered == 1).all()
+
+
+def test_max_pooling_ties_keep_the_first_position_in_blocks(monkeypatch):
+    monkeypatch.setattr(FC, "_BLOCK_BYTES", 1)
+    x = np.zeros((2, 3, 4, 4), dtype=np.float32)  # every window is a tie (as after ReLU)
+    xv = Variable(x)
+    y = F.pooling(xv, 2, 2)
+    y.backward()
+    expected = np.zeros_like(x)
+    expected[:, :, ::2, ::2] = 1  # PyTorch's rule: the first maximum in scan order gets the gradient
+    np.testing.assert_array_equal(xv.grad.data, expected)

@@ -320,6 +320,40 @@ def test_dropout_train_and_test_mode():
     np.testing.assert_array_equal(z.data, x.data)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_draws_dezeros_mask_and_backprops_through_it(dtype):
+    # the mask is DeZero's: np.random.rand(*shape) > ratio from NumPy's global generator, so the
+    # same seed drops the same units; values are x * mask / (1 - ratio) in x's dtype
+    x_data = np.random.default_rng(1).normal(size=(4, 3, 5)).astype(dtype)
+    np.random.seed(7)
+    expected_mask = np.random.rand(*x_data.shape) > 0.3
+    scale = dtype(1 / (1 - 0.3))
+    np.random.seed(7)
+    x = Variable(x_data.copy())
+    y = F.dropout(x, 0.3)
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y.data, x_data * (expected_mask.astype(dtype) * scale))
+    gy = np.random.default_rng(2).normal(size=x_data.shape).astype(dtype)
+    y.grad = Variable(gy)
+    y.backward()
+    np.testing.assert_array_equal(x.grad.data, gy * (expected_mask.astype(dtype) * scale))
+    # with create_graph=True the backward pass is a graph itself: same gradient, and a second derivative
+    x.cleargrad()
+    np.random.seed(7)
+    z = (F.dropout(x, 0.3) * x).sum()
+    z.backward(create_graph=True)
+    np.testing.assert_allclose(x.grad.data, 2 * x_data * expected_mask * scale, rtol=1e-6)
+    gx = x.grad
+    x.cleargrad()
+    gx.sum().backward()
+    np.testing.assert_allclose(x.grad.data, 2 * expected_mask * scale, rtol=1e-6)
+
+
+def test_dropout_bad_ratio_is_a_clear_error():
+    with pytest.raises(ValueError, match="dropout_ratio"):
+        F.dropout(Variable(np.ones(3, dtype=np.float32)), 1.0)
+
+
 def test_get_item_gradient_accumulates_repeated_indices():
     x = Variable(np.arange(6.0).reshape(2, 3))
     y = x[np.array([0, 0, 1])]
@@ -331,3 +365,31 @@ def test_numerical_grad_matches_analytic():
     x = np.array([0.3, -1.2, 2.0])
     g = numerical_grad(lambda v: F.sum(F.sin(v)), x)
     np.testing.assert_allclose(g, np.cos(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["linear", "linear_nobias", "linear_data_input", "matmul", "relu"])
+def test_array_backward_equals_graph_backward(case):
+    # backward() without create_graph computes linear / matmul / relu gradients on raw arrays (no
+    # Function objects); create_graph=True builds them from differentiable functions. Both must agree.
+    rng = np.random.default_rng(11)
+    x0 = rng.normal(size=(5, 4))
+    W0 = rng.normal(size=(4, 3))
+    b0 = rng.normal(size=(3,))
+
+    def grads(create_graph):
+        x, W, b = Variable(x0.copy()), Variable(W0.copy()), Variable(b0.copy())
+        if case == "linear":
+            y, params = F.linear(x, W, b), [x, W, b]
+        elif case == "linear_nobias":
+            y, params = F.linear(x, W), [x, W]
+        elif case == "linear_data_input":
+            y, params = F.linear(x0, W, b), [W, b]
+        elif case == "matmul":
+            y, params = F.matmul(x, W), [x, W]
+        else:
+            y, params = F.relu(x - 0.2), [x]
+        (F.tanh(y) ** 2).sum().backward(create_graph=create_graph)
+        return [p.grad.data for p in params]
+
+    for fast, graph in zip(grads(False), grads(True)):
+        np.testing.assert_allclose(fast, graph, rtol=1e-12, atol=1e-12)

@@ -136,3 +136,37 @@ def test_setup_returns_self_and_update_needs_setup():
         opt.update()
     model = Params([np.ones(2)])
     assert opt.setup(model) is opt
+
+
+@pytest.mark.parametrize("shape", [(7,), (5, 13), (3, 4, 9)])
+def test_sgd_chunked_update_equals_the_plain_formula(monkeypatch, shape):
+    # SGD updates large arrays chunk by chunk (the scaled gradient stays in cache); the values must
+    # be exactly W - lr * g, also where the last chunk is partial
+    monkeypatch.setattr(stucrs.optimizers, "_CHUNK", 4)
+    rng = np.random.default_rng(5)
+    W0 = rng.normal(size=shape).astype(np.float32)
+    g = rng.normal(size=shape).astype(np.float32)
+    p = stucrs.Parameter(W0.copy())
+    p.grad = stucrs.Variable(g.copy())
+    data_before = p.data
+    stucrs.optimizers.SGD(lr=0.1).update_one(p)
+    assert p.data is data_before  # in place
+    np.testing.assert_array_equal(p.data, W0 - g * np.float32(0.1))
+    np.testing.assert_array_equal(p.grad.data, g)  # the gradient is not touched
+
+
+def test_sgd_update_of_non_contiguous_or_mixed_dtype_arrays(monkeypatch):
+    monkeypatch.setattr(stucrs.optimizers, "_CHUNK", 4)
+    rng = np.random.default_rng(6)
+    W0 = rng.normal(size=(6, 5)).astype(np.float32)
+    g = rng.normal(size=(5, 6)).astype(np.float32).T  # a transposed (Fortran-ordered) gradient
+    p = stucrs.Parameter(W0.copy())
+    p.grad = stucrs.Variable(g)
+    stucrs.optimizers.SGD(lr=0.5).update_one(p)
+    np.testing.assert_array_equal(p.data, W0 - g * np.float32(0.5))
+    W64 = rng.normal(size=(4, 4))
+    p = stucrs.Parameter(W64.copy())
+    p.grad = stucrs.Variable(np.ones((4, 4), dtype=np.float32))
+    stucrs.optimizers.SGD(lr=0.25).update_one(p)
+    np.testing.assert_allclose(p.data, W64 - 0.25)
+    assert p.data.dtype == np.float64
