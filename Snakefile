@@ -70,3 +70,4 @@ rule all:
         "results/summary.csv",
         "results/summary.md",
         FIGURES,
+        profile_targets(config, VARIANTS),

@@ -375,3 +375,67 @@ def test_missing_data_is_a_clear_error(tmp_path):
 def _importable(module):
     import importlib.util
     return importlib.util.find_spec(module) is not None
+
+
+# --------------------------------------------------------------------------- profile
+
+
+@pytest.mark.parametrize("framework", ["stucrs", "dezero"])
+def test_profile_splits_the_run_by_function(framework, prepared, tmp_path):
+    out = tmp_path / ("cnn-%s.csv" % framework)
+    r = bench(env_python(framework), "profile", "--framework", framework, "--network", "cnn",
+              "--data", prepared, "--out", out, "--train-size", 256, "--test-size", 128,
+              "--batch-size", 64, "--epochs", 1, "--no-progress", "--threads", 2)
+    assert r.returncode == 0, r.stderr[-4000:]
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["network", "framework", "phase", "name", "calls", "total_s",
+                             "per_call_us", "share"]
+    by = {(row["phase"], row["name"]): row for row in rows}
+    # 4 training steps and 2 test batches: the model's functions, each outermost call counted once
+    assert int(by[("forward", "Conv2d")]["calls"]) == 6 and int(by[("backward", "Conv2d")]["calls"]) == 4
+    assert int(by[("forward", "Pooling")]["calls"]) == 6
+    assert int(by[("forward", "Linear")]["calls"]) == 12 and int(by[("backward", "Linear")]["calls"]) == 8
+    assert int(by[("update", "SGD")]["calls"]) == 4
+    assert rows[-1]["phase"] == "other"
+    timed = [float(row["total_s"]) for row in rows[:-1]]
+    assert timed == sorted(timed, reverse=True)
+    assert sum(float(row["share"]) for row in rows) == pytest.approx(1.0, abs=0.01)
+    md = out.with_suffix(".md").read_text()
+    assert md.startswith("# Profile of cnn-%s-cpu-r0: 1 epoch(s), 256 training examples" % framework)
+    assert "| forward | Conv2d | 6 |" in md and md in r.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--framework", "torch"), "stucrs"),
+    (("--framework", "stucrs", "--device", "gpu"), "CPU runs only"),
+])
+def test_profile_usage_errors(args, message, tmp_path):
+    r = bench(sys.executable, "profile", *args, "--network", "mlp1", "--data", "x.npz",
+              "--out", tmp_path / "x.csv")
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_op_timer_counts_outermost_calls_and_restores_the_classes():
+    import stucrs
+    import stucrs.functions as F
+    from stucrs import optimizers
+    from workflow.bench.profile import OpTimer
+
+    call, linear_backward = stucrs.Function.__call__, F.Linear.backward
+    model = stucrs.models.MLP((4, 3))
+    opt = optimizers.SGD(0.1).setup(model)
+    x = np.ones((2, 5), dtype=np.float32)
+    with OpTimer(stucrs) as timer:
+        y = model(x)
+        loss = F.sum(y * y)
+        loss.backward(create_graph=True)  # backward builds Functions (Linear, Mul, ...): inside, not counted
+        opt.update()
+        rows = timer.rows(1.0, "mlp", "stucrs")
+    assert stucrs.Function.__call__ is call and F.Linear.backward is linear_backward
+    calls = {(r["phase"], r["name"]): r["calls"] for r in rows}
+    assert calls[("forward", "Linear")] == 2 and calls[("forward", "Sigmoid")] == 1  # MLP: sigmoid, as in DeZero
+    assert calls[("forward", "Mul")] == 1 and calls[("forward", "Sum")] == 1
+    assert calls[("backward", "Linear")] == 2 and calls[("update", "SGD")] == 1
+    assert ("forward", "MatMul") not in calls  # only built inside Linear.backward
+    assert rows[-1]["phase"] == "other" and rows[-1]["total_s"] >= 0

@@ -96,6 +96,24 @@ def test_outputs_and_summary(work):
         assert md.count("| %s |" % label) == len(NETWORKS), label
 
 
+
+def test_profiles_explain_the_wall_time(work):
+    # one profile per network for each DeZero-API framework: forward/backward rows per Function
+    # class, the optimizer update, and the rest; the shares add up to the whole run
+    for net in NETWORKS:
+        for fw in ("stucrs", "dezero"):
+            rows = list(csv.DictReader((work / "results" / "profile" / ("%s-%s.csv" % (net, fw))).open()))
+            names = {(r["phase"], r["name"]) for r in rows}
+            assert ("forward", "Linear") in names and ("backward", "Linear") in names, (net, fw, names)
+            assert ("update", "SGD") in names and ("other", "loop, data, accuracy") in names
+            if net == "cnn":
+                assert ("forward", "Conv2d") in names and ("forward", "Pooling") in names
+            assert sum(float(r["share"]) for r in rows) == pytest.approx(1.0, abs=0.01)
+            assert all(float(r["total_s"]) >= 0 for r in rows)
+            md = (work / "results" / "profile" / ("%s-%s.md" % (net, fw))).read_text()
+            assert md.startswith("# Profile of %s-%s-cpu-r0" % (net, fw)) and "| forward | Linear |" in md
+
+
 def test_figures_are_valid_images(work):
     for name in FIGURES:
         png = (work / "results" / "figures" / (name + ".png")).read_bytes()
@@ -145,8 +163,8 @@ def test_timed_jobs_never_overlap(work):
         by_job[key] = (min(start, meta["starttime"]), max(end, meta["endtime"]), path.name)
     spans = {(rule, start, end): name for (rule, _), (start, end, name) in by_job.items()}
     jobs = sorted(spans, key=lambda j: j[1])
-    timed = [j for j in jobs if j[0] in ("train", "floor")]
-    assert len(timed) == len(JOBS) + len(NETWORKS)
+    timed = [j for j in jobs if j[0] in ("train", "floor", "profile")]
+    assert len(timed) == len(JOBS) + len(NETWORKS) + 2 * len(NETWORKS)
     for t in timed:
         for o in jobs:
             if o == t:

@@ -1,4 +1,4 @@
-"""Command line of the benchmark harness: ``python -m workflow.bench {prepare,run,floor}``.
+"""Command line of the benchmark harness: ``python -m workflow.bench {prepare,run,floor,profile}``.
 
 The arguments are parsed first and the thread variables (``--threads``) put into the environment;
 only then are NumPy and the framework imported (lazily), so that their thread pools honour them.
@@ -93,7 +93,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m workflow.bench",
         description="StuCrs benchmark harness (MNIST; StuCrs, DeZero, TensorFlow, PyTorch).")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{prepare,run,floor}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{prepare,run,floor,profile}")
 
     p = sub.add_parser("prepare", help="raw MNIST .gz -> prepared npz + sidecar JSON")
     p.add_argument("--mnist-dir", required=True, help="folder with the four MNIST .gz files")
@@ -106,6 +106,11 @@ def build_parser():
 
     p = sub.add_parser("floor", help="time only the GEMMs of the same shapes and steps (NumPy/CuPy)")
     _add_common(p, data_required=False)
+
+    p = sub.add_parser("profile", help="train like `run` and write where the time goes, function by "
+                                       "function (StuCrs, DeZero; CPU), as CSV + Markdown")
+    p.add_argument("--framework", required=True, choices=("stucrs", "dezero"))
+    _add_common(p, data_required=True)
     return parser
 
 
@@ -121,7 +126,10 @@ def _on_sigterm(signum, frame):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command in ("run", "floor"):
+    if args.command == "profile" and args.device != "cpu":
+        parser.error("profile times CPU runs only (GPU calls return before their kernels finish); "
+                     "drop --device %s" % args.device)
+    if args.command in ("run", "floor", "profile"):
         if args.threads is None:
             args.threads = _cores()
         apply_threads(args.threads)
@@ -146,6 +154,9 @@ def main(argv=None):
         if args.command == "run":
             from .runner import run
             return run(args)
+        if args.command == "profile":
+            from .profile import run_profile
+            return run_profile(args)
         from .floor import run_floor
         return run_floor(args)
     except NonFiniteLoss as exc:

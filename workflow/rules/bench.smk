@@ -50,3 +50,33 @@ rule floor:
         " --network {wildcards.network} --device cpu"
         " --data {input.data} --out {output.json} --threads {threads} {params.args}"
         " > {log} 2>&1"
+
+
+# Where the time goes, function by function: a short untimed-by-the-summary run of each network
+# with each DeZero-API framework (`python -m workflow.bench profile`). Timed like the benchmark
+# jobs (`bench=1`, every core) so that the shares are those of a quiet machine.
+rule profile:
+    input:
+        data="resources/mnist_prepared.npz",
+        env="resources/envs/{framework}.json",
+    output:
+        csv=report(
+            "results/profile/{network}-{framework}.csv",
+            caption="../report/profile.rst",
+            category="Profile",
+            labels={"network": "{network}", "framework": "{framework}"},
+        ),
+        md="results/profile/{network}-{framework}.md",
+    log:
+        "results/logs/profile/{network}-{framework}.log",
+    params:
+        python=lambda wc: venv_python(config, wc.framework),
+        args=lambda wc: profile_args(config, wc.network),
+    threads: THREADS
+    resources:
+        bench=1,
+    shell:
+        "{params.python} -m workflow.bench profile --no-progress"
+        " --framework {wildcards.framework} --network {wildcards.network} --device cpu"
+        " --data {input.data} --out {output.csv} --threads {threads} {params.args}"
+        " > {log} 2>&1"

@@ -164,6 +164,28 @@ def bench_args(cfg, network):
     return " ".join(str(a) for a in args)
 
 
+def profile_args(cfg, network):
+    """Harness options of the `profile` job: the run's options with the profile's epochs and size."""
+    prof = cfg.get("profile") or {}
+    hp = cfg["network_params"][network]
+    args = ["--epochs", prof.get("epochs", 1), "--batch-size", hp["batch_size"], "--lr", hp["lr"],
+            "--seed", cfg.get("seed", 0)]
+    train_size = prof.get("train_size") or cfg.get("train_size")
+    if train_size:
+        args += ["--train-size", train_size]
+    if cfg.get("test_size"):
+        args += ["--test-size", cfg["test_size"]]
+    return " ".join(str(a) for a in args)
+
+
+def profile_targets(cfg, variants):
+    """results/profile/NETWORK-FRAMEWORK.{csv,md} for the profiled frameworks that run on the CPU."""
+    frameworks = [fw for fw in (cfg.get("profile") or {}).get("frameworks", [])
+                  if (fw, "cpu") in variants]
+    return ["results/profile/%s-%s.%s" % (net, fw, ext)
+            for net in cfg["networks"] for fw in frameworks for ext in ("csv", "md")]
+
+
 def requirement_files(framework):
     """envs/NAME.txt, plus envs/NAME-gpu.txt where it exists (used by GPU builds)."""
     files = ["envs/%s.txt" % framework]
