@@ -22,7 +22,7 @@
 import numpy as np
 
 from stucrs import cuda
-from stucrs.core import Function, as_variable
+from stucrs.core import Config, Function, as_variable
 from stucrs.utils import get_conv_outsize, get_deconv_outsize, pair
 import stucrs.functions as F
 from stucrs.functions import broadcast_to, linear  # noqa: F401  (DeZero の functions_conv と同じ名前)
@@ -473,25 +473,38 @@ class Pooling(Function):
         kk = kh * kw
         idx_dtype = np.uint8 if kk <= 255 else np.int32
         y = _alloc((n, c, oh, ow), x.dtype, xp, self.x_cn)  # x と同じメモリの並び
-        indexes = _alloc((n, c, oh, ow), idx_dtype, xp, self.x_cn)
+        # 計算グラフを作らないとき (no_grad のテストなど) は逆伝播が無いので、最大値の位置を求めない
+        need_indexes = Config.enable_backprop
+        indexes = _alloc((n, c, oh, ow), idx_dtype, xp, self.x_cn) if need_indexes else None
         for block in _cache_blocks(xpad, self.x_cn):
-            xb, yb, ib = xpad[block], y[block], indexes[block]
-            ib.fill(0)
+            xb, yb = xpad[block], y[block]
+            if need_indexes:
+                ib = indexes[block]
+                ib.fill(0)
             for i in range(kh):
                 for j in range(kw):
                     s = xb[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx]
                     if i == 0 and j == 0:
                         yb[...] = s
                         continue
+                    if not need_indexes:
+                        xp.maximum(yb, s, out=yb)
+                        continue
                     # 等しいときは先の位置を残す (PyTorch と同じ)。位置 k は走査順に増えるので、
                     # 「より大きいときだけ k にする」は max(ib, mask * k) と書ける (分岐なしで速い)
                     mask = s > yb
                     xp.maximum(yb, s, out=yb)
-                    xp.maximum(ib, mask.astype(idx_dtype) * idx_dtype(i * kw + j), out=ib)
-        self.indexes = indexes  # 窓の中の位置 (0..KH*KW-1)
+                    # bool の 0/1 はそのまま uint8 として読める (型変換の配列を作らない)
+                    k = mask.view(np.uint8) if idx_dtype is np.uint8 else mask.astype(idx_dtype)
+                    xp.multiply(k, idx_dtype(i * kw + j), out=k)
+                    xp.maximum(ib, k, out=ib)
+        self.indexes = indexes  # 窓の中の位置 (0..KH*KW-1)。グラフを作らないときは None
         return y
 
     def backward(self, gy):
+        if self.indexes is None:
+            raise RuntimeError("pooling: this call ran without a graph (no_grad / enable_backprop=False), "
+                               "so the positions of the maxima were not kept; call it with backprop enabled")
         return Pooling2DGrad(self)(gy)
 
 

@@ -340,3 +340,18 @@ def test_max_pooling_ties_keep_the_first_position_in_blocks(monkeypatch):
     expected = np.zeros_like(x)
     expected[:, :, ::2, ::2] = 1  # PyTorch's rule: the first maximum in scan order gets the gradient
     np.testing.assert_array_equal(xv.grad.data, expected)
+
+
+def test_pooling_without_graph_gives_the_same_values_and_keeps_no_positions(monkeypatch):
+    # under no_grad the positions of the maxima are not needed (no backward): not computed
+    monkeypatch.setattr(FC, "_BLOCK_BYTES", 300)
+    x = rng.normal(size=(3, 4, 7, 6)).astype(np.float32)
+    with_graph = F.pooling(Variable(x), 3, 2, 1)
+    with no_grad():
+        y = F.pooling(x, 3, 2, 1)
+        pool = FC.Pooling(3, 2, 1)
+        pool(Variable(x))
+    np.testing.assert_array_equal(y.data, with_graph.data)
+    assert pool.indexes is None
+    with pytest.raises(RuntimeError, match="no_grad"):
+        pool.backward(Variable(np.ones_like(y.data)))
