@@ -402,8 +402,7 @@ class Function:
 
     def __call__(self, *inputs):
         # 学習ループで毎ステップ何千回も呼ばれるので、内包表記や関数呼び出しを減らして書く
-        inputs = [x if x.__class__ is Variable or isinstance(x, Variable) else _as_input(x)
-                  for x in inputs]
+        inputs = [x if isinstance(x, Variable) else _as_input(x) for x in inputs]
         ys = self.forward(*[x.data for x in inputs])
         if not isinstance(ys, tuple):
             ys = (ys,)
