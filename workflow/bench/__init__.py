@@ -9,6 +9,7 @@ first and imports the rest lazily.
 
 FRAMEWORKS = ("stucrs", "dezero", "tensorflow", "torch")
 DEVICES = ("cpu", "gpu")
+PROFILED = ("stucrs", "dezero")  # frameworks with DeZero's Function / Optimizer classes (profile)
 SCHEMA_VERSION = 1
 
 

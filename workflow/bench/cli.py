@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from . import DEVICES, FRAMEWORKS, NonFiniteLoss
+from . import DEVICES, FRAMEWORKS, PROFILED, NonFiniteLoss
 from .networks import ALIASES, NETWORKS, resolve
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -109,7 +109,7 @@ def build_parser():
 
     p = sub.add_parser("profile", help="train like `run` and write where the time goes, function by "
                                        "function (StuCrs, DeZero; CPU), as CSV + Markdown")
-    p.add_argument("--framework", required=True, choices=("stucrs", "dezero"))
+    p.add_argument("--framework", required=True, choices=PROFILED)
     _add_common(p, data_required=True)
     return parser
 

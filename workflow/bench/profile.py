@@ -18,18 +18,14 @@ Writes ``X.csv`` (one row per phase and name) and ``X.md`` (the same as a Markdo
 
 import csv
 import io
-import os
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
-from . import networks
-from .data import load
-from .runner import job_of, resolve_params
+from . import PROFILED, networks, record
+from .runner import job_of, prepare_adapter, resolve_params
 
-PROFILED = ("stucrs", "dezero")  # frameworks with DeZero's Function / Optimizer classes
 COLUMNS = ("network", "framework", "phase", "name", "calls", "total_s", "per_call_us", "share")
 
 
@@ -106,22 +102,6 @@ class OpTimer:
         return rows
 
 
-def _atomic_write_text(path, text):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def to_csv(rows):
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
@@ -154,16 +134,8 @@ def run_profile(args):
     params = resolve_params(args, spec)
     job = job_of(args, args.framework)
     mod = adapters.load(args.framework)
-    arrays = load(args.data, args.train_size, args.test_size)
-    n_train = len(arrays["x_train"])
-    epochs, batch_size = params["epochs"], params["batch_size"]
-    weights = networks.init_weights(spec, args.seed)
-    rng = networks.shuffle_rng(args.seed)
-    perms = [rng.permutation(n_train) for _ in range(epochs)]
-    adapter = mod.Adapter(spec, weights, device="cpu", lr=params["lr"], seed=args.seed,
-                          threads=args.threads)
-    adapter.set_data(arrays["x_train"], arrays["t_train"], arrays["x_test"], arrays["t_test"])
-    del arrays
+    adapter, perms = prepare_adapter(args, mod, spec, params)
+    epochs, batch_size, n_train = params["epochs"], params["batch_size"], params["train_size"]
 
     with OpTimer(mod.Adapter.lib) as timer:
         t0 = time.perf_counter()
@@ -179,8 +151,8 @@ def run_profile(args):
              % (job["id"], epochs, n_train, batch_size, args.threads, wall))
     out = Path(args.out)
     md_path = out.with_suffix(".md")
-    _atomic_write_text(out, to_csv(rows))
-    _atomic_write_text(md_path, to_markdown(rows, title))
+    for path, text in ((out, to_csv(rows)), (md_path, to_markdown(rows, title))):
+        record.atomic_write(path, lambda f, text=text: f.write(text))
     sys.stdout.write(to_markdown(rows, title))
     print("wrote %s and %s" % (out, md_path))
     return 0

@@ -143,18 +143,9 @@ def run(args):
             print("%s: status no_gpu (%s); wrote %s" % (job["id"], why, args.out))
             return 0
 
-    arrays = load(args.data, args.train_size, args.test_size)
-    n_train, n_test = len(arrays["x_train"]), len(arrays["x_test"])
-    params["train_size"], params["test_size"] = n_train, n_test
+    adapter, perms = prepare_adapter(args, mod, spec, params)
+    n_train, n_test = params["train_size"], params["test_size"]
     epochs, batch_size = params["epochs"], params["batch_size"]
-
-    weights = networks.init_weights(spec, args.seed)
-    rng = networks.shuffle_rng(args.seed)
-    perms = [rng.permutation(n_train) for _ in range(epochs)]
-    adapter = mod.Adapter(spec, weights, device=args.device, lr=params["lr"], seed=args.seed,
-                          threads=args.threads)
-    adapter.set_data(arrays["x_train"], arrays["t_train"], arrays["x_test"], arrays["t_test"])
-    del arrays
 
     n_train_b = networks.n_batches(n_train, batch_size)
     n_test_b = networks.n_batches(n_test, batch_size)
@@ -204,6 +195,24 @@ def run(args):
           % (job["id"], m["wall_time_s"], m["cpu_time_s"], m["peak_rss_mb"], m["test_acc"][-1],
              args.out))
     return 0
+
+
+def prepare_adapter(args, mod, spec, params):
+    """The framework's adapter holding the data, and each epoch's batch order (``run`` and ``profile``).
+
+    Loads the prepared data (first ``--train-size`` / ``--test-size`` examples), records their sizes
+    in ``params``, seeds the initial weights and the shuffling from ``--seed``.
+    """
+    arrays = load(args.data, args.train_size, args.test_size)
+    n_train = len(arrays["x_train"])
+    params["train_size"], params["test_size"] = n_train, len(arrays["x_test"])
+    weights = networks.init_weights(spec, args.seed)
+    rng = networks.shuffle_rng(args.seed)
+    perms = [rng.permutation(n_train) for _ in range(params["epochs"])]
+    adapter = mod.Adapter(spec, weights, device=args.device, lr=params["lr"], seed=args.seed,
+                          threads=args.threads)
+    adapter.set_data(arrays["x_train"], arrays["t_train"], arrays["x_test"], arrays["t_test"])
+    return adapter, perms
 
 
 def ok_result(job, params, m, meter, ttfb, framework_version, args):

@@ -152,13 +152,15 @@ def default_threads(cfg):
         return os.cpu_count() or 1
 
 
-def bench_args(cfg, network):
-    """Harness options shared by `run` and `floor` (threads and repeat are added by the rule)."""
+def bench_args(cfg, network, epochs=None, train_size=None):
+    """Harness options shared by `run`, `floor` and `profile` (threads and repeat are added by the
+    rule); `epochs` / `train_size` replace the network's and the configuration's when given."""
     hp = cfg["network_params"][network]
-    args = ["--epochs", hp["epochs"], "--batch-size", hp["batch_size"], "--lr", hp["lr"],
+    args = ["--epochs", epochs or hp["epochs"], "--batch-size", hp["batch_size"], "--lr", hp["lr"],
             "--seed", cfg.get("seed", 0)]
-    if cfg.get("train_size"):
-        args += ["--train-size", cfg["train_size"]]
+    train_size = train_size or cfg.get("train_size")
+    if train_size:
+        args += ["--train-size", train_size]
     if cfg.get("test_size"):
         args += ["--test-size", cfg["test_size"]]
     return " ".join(str(a) for a in args)
@@ -167,15 +169,7 @@ def bench_args(cfg, network):
 def profile_args(cfg, network):
     """Harness options of the `profile` job: the run's options with the profile's epochs and size."""
     prof = cfg.get("profile") or {}
-    hp = cfg["network_params"][network]
-    args = ["--epochs", prof.get("epochs", 1), "--batch-size", hp["batch_size"], "--lr", hp["lr"],
-            "--seed", cfg.get("seed", 0)]
-    train_size = prof.get("train_size") or cfg.get("train_size")
-    if train_size:
-        args += ["--train-size", train_size]
-    if cfg.get("test_size"):
-        args += ["--test-size", cfg["test_size"]]
-    return " ".join(str(a) for a in args)
+    return bench_args(cfg, network, epochs=prof.get("epochs", 1), train_size=prof.get("train_size"))
 
 
 def profile_targets(cfg, variants):
