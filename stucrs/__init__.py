@@ -25,10 +25,13 @@ from stucrs.core import (  # noqa: F401
 )
 from stucrs import core as _core
 from stucrs import cuda  # noqa: F401
+from stucrs import memory  # noqa: F401
 from stucrs import functions  # noqa: F401
 from stucrs import utils  # noqa: F401
 
 _core._install_functions(functions)
+# 大きな一時配列を毎ステップ OS から取り直さない (ページフォールトを避ける) / reuse freed arrays
+memory._tune_at_import()
 
 # ニューラルネットワーク (レイヤ・モデル・オプティマイザ) / neural-network part
 from stucrs import functions_conv  # noqa: E402,F401

@@ -9,6 +9,7 @@ import csv
 import json
 import math
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -22,7 +23,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 VENVS = REPO / ".venvs"
 MNIST_DIR = Path(os.environ.get("STUCRS_MNIST_DIR") or (REPO.parent / "shared" / "mnist")).resolve()
-FRAMEWORKS = ("stucrs", "dezero", "tensorflow", "torch")
+FRAMEWORKS = ("stucrs", "dezero", "tensorflow", "torch", "numpy")
+# the hand-written NumPy reference runs in the StuCrs environment, dense networks only
+ENV_OF = {"numpy": "stucrs"}
 TIMEOUT = 300
 
 sys.path.insert(0, str(REPO))
@@ -32,18 +35,22 @@ from workflow.bench.floor import gemm_shapes  # noqa: E402
 
 METRIC_KEYS = {"wall_time_s", "epoch_times_s", "time_to_first_batch_s", "cpu_user_s", "cpu_sys_s",
                "cpu_time_s", "peak_rss_mb", "train_loss", "train_acc", "test_loss", "test_acc"}
-ENV_KEYS = {"python", "framework_version", "numpy", "blas", "cpu_model", "cores", "threads",
+ENV_KEYS = {"python", "framework_version", "numpy", "blas", "malloc", "cpu_model", "cores", "threads",
             "git_commit", "data_sha256", "hostname", "platform"}
 PARAM_KEYS = {"epochs", "batch_size", "lr", "train_size", "test_size", "seed", "threads"}
 TOP_KEYS = {"schema_version", "job", "status", "message", "params", "metrics", "timeline_csv",
             "environment"}
 
 
+def venv_of(framework):
+    return VENVS / ENV_OF.get(framework, framework) / "bin" / "python"
+
+
 def env_python(framework):
-    py = VENVS / framework / "bin" / "python"
+    py = venv_of(framework)
     if not py.exists():
-        pytest.skip(".venvs/%s is missing (build it with `python3 envs/build.py %s`)"
-                    % (framework, framework))
+        env = ENV_OF.get(framework, framework)
+        pytest.skip(".venvs/%s is missing (build it with `python3 envs/build.py %s`)" % (env, env))
     return str(py)
 
 
@@ -112,6 +119,11 @@ def check_result(res, out, framework, network, epochs):
     assert env["threads"] == 2 and env["cores"] >= 1 and env["git_commit"]
     assert set(env["data_sha256"]) == set(bench_data.MNIST_SHA256)
     assert isinstance(env["blas"], list)
+    # StuCrs (and the NumPy reference, to compare like with like) tune glibc malloc at import
+    if framework in ("stucrs", "numpy") and platform.libc_ver()[0] == "glibc":
+        assert env["malloc"].startswith("tuned by stucrs: glibc"), env["malloc"]
+    elif framework in ("dezero", "tensorflow", "torch"):
+        assert env["malloc"].startswith("C library defaults"), env["malloc"]
     timeline = out.with_name(res["timeline_csv"])
     assert timeline.name == out.name[:-5] + ".timeline.csv"
     rows = list(csv.reader(timeline.open()))
@@ -224,7 +236,7 @@ def test_run_mlp1(framework, mlp_result):
     assert m["test_acc"][-1] > 0.5 and m["train_acc"][-1] > 0.5  # chance is 0.1
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("framework", [fw for fw in FRAMEWORKS if fw != "numpy"])
 def test_run_cnn_small(framework, prepared, outdir):
     out = outdir / ("cnn-%s.json" % framework)
     run_job(framework, prepared, out, "--train-size", 512, "--test-size", 256, "--epochs", 2,
@@ -238,7 +250,7 @@ def test_run_cnn_small(framework, prepared, outdir):
 
 def test_frameworks_agree_on_mlp1(mlp_result):
     """Same initial weights, same batches, same lr: every framework walks the same path."""
-    have = [fw for fw in FRAMEWORKS if (VENVS / fw / "bin" / "python").exists()]
+    have = [fw for fw in FRAMEWORKS if venv_of(fw).exists()]
     if len(have) < 2:
         pytest.skip("fewer than two framework environments in .venvs/")
     ref = mlp_result(have[0])[1]["metrics"]
@@ -247,6 +259,22 @@ def test_frameworks_agree_on_mlp1(mlp_result):
         for key in ("train_loss", "test_loss"):
             np.testing.assert_allclose(m[key], ref[key], rtol=2e-3, err_msg="%s %s" % (fw, key))
         np.testing.assert_allclose(m["test_acc"], ref["test_acc"], atol=0.011, err_msg=fw)
+
+
+def test_numpy_reference_is_stucrs_without_the_framework(mlp_result):
+    """The hand-written loop computes what StuCrs computes (to float32 rounding), with less code."""
+    ours = mlp_result("stucrs")[1]["metrics"]
+    out, res = mlp_result("numpy")
+    assert res["environment"]["framework_version"].startswith("numpy ")
+    for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        np.testing.assert_allclose(res["metrics"][key], ours[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def test_numpy_reference_refuses_the_cnn(tmp_path):
+    r = bench(sys.executable, "run", "--framework", "numpy", "--network", "cnn", "--data", "x.npz",
+              "--out", tmp_path / "x.json")
+    assert r.returncode == 2 and "dense networks only (mlp1, mlp2), not cnn" in r.stderr, r.stderr
+    assert not (tmp_path / "x.json").exists()
 
 
 @pytest.mark.parametrize("framework", ["stucrs", "torch"])

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow
 
 NETWORKS = ("mlp1", "cnn")  # config/quick.yaml
 FRAMEWORKS = ("stucrs", "dezero", "tensorflow", "torch")
-JOBS = ["%s-%s-cpu-r0" % (n, f) for n in NETWORKS for f in FRAMEWORKS]
+# plus the hand-written NumPy reference, planned for the dense networks only (StuCrs's environment)
+JOBS = ["%s-%s-cpu-r0" % (n, f) for n in NETWORKS for f in FRAMEWORKS] + ["mlp1-numpy-cpu-r0"]
 FIGURES = ("training_time", "cpu_timeline", "test_accuracy", "peak_memory", "gpu_vs_cpu")
 EXPERIMENT = "stucrs-quick"
 
@@ -84,7 +85,7 @@ def test_outputs_and_summary(work):
         assert (work / "results" / "floor" / (net + ".json")).exists()
     rows = list(csv.DictReader((work / "results" / "summary.csv").open()))
     got = {(r["network"], r["framework"], r["device"]) for r in rows}
-    want = {(n, f, "cpu") for n in NETWORKS for f in FRAMEWORKS + ("floor",)}
+    want = {(n, f, "cpu") for n in NETWORKS for f in FRAMEWORKS + ("floor",)} | {("mlp1", "numpy", "cpu")}
     assert got == want
     for r in rows:
         assert float(r["wall_time_median_s"]) > 0
@@ -94,6 +95,7 @@ def test_outputs_and_summary(work):
     for label in ("StuCrs (CPU)", "DeZero (CPU)", "TensorFlow (CPU)", "PyTorch (CPU)",
                   "GEMM floor (CPU)"):
         assert md.count("| %s |" % label) == len(NETWORKS), label
+    assert md.count("| NumPy by hand (CPU) |") == 1  # no hand-written CNN
 
 
 

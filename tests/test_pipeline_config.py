@@ -27,7 +27,9 @@ def _no_job_ran(repo):
      ["repeats: 'three' has the wrong type; expected integer"]),
     (["--configfile", "{bad_framework}"],
      ["variants[0].framework: 'caffe' is not allowed",
-      "allowed values: 'stucrs', 'dezero', 'tensorflow', 'torch'"]),
+      "allowed values: 'stucrs', 'dezero', 'tensorflow', 'torch', 'numpy'"]),
+    (["--configfile", "{numpy_gpu}"],
+     ["the hand-written NumPy reference runs on the CPU only; use {framework: numpy, device: cpu}"]),
     (["--configfile", "{zero_epochs}"],
      ["network_params.cnn.epochs: 0 is less than the minimum of 1"]),
     (["--configfile", "{nested_unknown}"],
@@ -38,6 +40,7 @@ def _no_job_ran(repo):
 def test_invalid_config_fails_before_any_job(repo, tmp_path, args, expected):
     files = {
         "bad_framework": "variants:\n  - {framework: caffe, device: cpu}\n",
+        "numpy_gpu": "variants:\n  - {framework: numpy, device: gpu}\n",
         "zero_epochs": "network_params:\n  cnn: {epochs: 0}\n",
         "nested_unknown": "mlflow:\n  uri: sqlite:///x.db\n",
     }

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from . import DEVICES, FRAMEWORKS, PROFILED, NonFiniteLoss
+from . import DEVICES, FRAMEWORKS, NUMPY_NETWORKS, PROFILED, NonFiniteLoss
 from .networks import ALIASES, NETWORKS, resolve
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -126,6 +126,10 @@ def _on_sigterm(signum, frame):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "run" and args.framework == "numpy" and args.network not in NUMPY_NETWORKS:
+        parser.error("--framework numpy (the hand-written NumPy reference) trains the dense networks "
+                     "only (%s), not %s; pick one of those or another framework"
+                     % (", ".join(NUMPY_NETWORKS), args.network))
     if args.command == "profile" and args.device != "cpu":
         parser.error("profile times CPU runs only (GPU calls return before their kernels finish); "
                      "drop --device %s" % args.device)

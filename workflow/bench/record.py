@@ -7,6 +7,7 @@ before NumPy and the frameworks are imported.
 import json
 import os
 import platform
+import sys
 import socket
 import subprocess
 import tempfile
@@ -257,6 +258,16 @@ def blas_info():
         return [{"error": "threadpoolctl failed: %s" % exc}]
 
 
+def malloc_info():
+    """How glibc malloc is set in this process: StuCrs tunes it at import (``stucrs.memory``)."""
+    memory = sys.modules.get("stucrs.memory")
+    if memory is not None:
+        return memory.malloc_status()
+    preset = ["%s=%s" % (k, os.environ[k]) for k in sorted(os.environ)
+              if k.startswith("MALLOC_") or k == "GLIBC_TUNABLES"]
+    return "C library defaults" + (" with " + ", ".join(preset) if preset else "")
+
+
 def numpy_version():
     try:
         import numpy
@@ -271,6 +282,7 @@ def environment(framework_version, threads, data_sha256):
         "framework_version": framework_version,
         "numpy": numpy_version(),
         "blas": blas_info(),
+        "malloc": malloc_info(),
         "cpu_model": cpu_model(),
         "cores": available_cores(),
         "threads": threads,

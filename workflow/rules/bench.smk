@@ -5,7 +5,7 @@
 rule train:
     input:
         data="resources/mnist_prepared.npz",
-        env="resources/envs/{framework}.json",
+        env=lambda wc: "resources/envs/%s.json" % env_name(wc.framework),
     output:
         json="results/runs/{network}-{framework}-{device}-r{repeat}.json",
         timeline="results/runs/{network}-{framework}-{device}-r{repeat}.timeline.csv",

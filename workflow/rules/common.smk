@@ -11,7 +11,11 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-FRAMEWORKS = ("stucrs", "dezero", "tensorflow", "torch")
+FRAMEWORKS = ("stucrs", "dezero", "tensorflow", "torch", "numpy")
+# "numpy" is the hand-written NumPy reference loop (workflow/bench/adapters/numpy_adapter.py):
+# dense networks only, CPU only, run with the StuCrs environment's NumPy.
+NUMPY_NETWORKS = ("mlp1", "mlp2")
+ENV_OF = {"numpy": "stucrs"}
 DEVICES = ("cpu", "gpu")
 NETWORKS = ("mlp1", "mlp2", "cnn")
 MNIST_FILES = (
@@ -80,6 +84,11 @@ def check_config(cfg, schema_path):
             line = _describe(leaf)
             if line not in lines:
                 lines.append(line)
+    for variant in cfg.get("variants") or []:
+        if isinstance(variant, dict) and variant.get("framework") == "numpy" \
+                and variant.get("device") == "gpu":
+            lines.append("variants: the hand-written NumPy reference runs on the CPU only; "
+                         "use {framework: numpy, device: cpu}")
     for net in cfg.get("networks") or []:
         if net in NETWORKS and net not in (cfg.get("network_params") or {}):
             lines.append("network_params: no entry for network %r listed in 'networks'" % net)
@@ -137,9 +146,11 @@ def job_id(network, framework, device, repeat):
 
 
 def all_job_ids(cfg, variants):
+    """Every network x variant x repeat; the NumPy reference only for the dense networks."""
     return [job_id(net, fw, dev, r)
             for net in cfg["networks"]
             for fw, dev in variants
+            if fw != "numpy" or net in NUMPY_NETWORKS
             for r in range(cfg["repeats"])]
 
 
@@ -188,8 +199,13 @@ def requirement_files(framework):
     return files
 
 
+def env_name(framework):
+    """The environment (envs/NAME.txt, <venv_dir>/NAME) a framework's jobs run in."""
+    return ENV_OF.get(framework, framework)
+
+
 def venv_python(cfg, framework):
-    return str(Path(cfg.get("venv_dir", ".venvs"), framework, "bin", "python"))
+    return str(Path(cfg.get("venv_dir", ".venvs"), env_name(framework), "bin", "python"))
 
 
 def tracking_uri(cfg):

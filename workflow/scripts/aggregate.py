@@ -88,7 +88,9 @@ def to_markdown(df, n_results):
         "Median over the repeats, with the range (min–max) in brackets. Speed-up: DeZero (CPU) "
         "median wall time divided by the variant's (> 1 is faster than DeZero). Accuracy: final "
         "test accuracy (median). CPU time: user + system of the process and its children over "
-        "the timed region. Floor: the network's GEMMs alone, timed with NumPy (lower bound).",
+        "the timed region. Floor: the network's GEMMs alone, timed with NumPy (lower bound). "
+        "NumPy by hand: the dense networks' training step written out in plain NumPy, no "
+        "framework (what any NumPy framework spends).",
         "",
         "| network | framework (device) | repeats | wall time [s] | speed-up vs DeZero | "
         "test accuracy | CPU time [s] | peak memory [MB] | × GEMM floor |",

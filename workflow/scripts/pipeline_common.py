@@ -14,9 +14,9 @@ from pathlib import Path
 
 TIMELINE_COLUMNS = ["t_s", "cpu_percent_core", "cpu_percent_machine", "rss_mb"]
 FRAMEWORK_LABELS = {"stucrs": "StuCrs", "dezero": "DeZero", "tensorflow": "TensorFlow",
-                    "torch": "PyTorch", "floor": "GEMM floor"}
+                    "torch": "PyTorch", "numpy": "NumPy by hand", "floor": "GEMM floor"}
 NETWORK_ORDER = ["mlp1", "mlp2", "cnn"]
-FRAMEWORK_ORDER = ["stucrs", "dezero", "tensorflow", "torch"]
+FRAMEWORK_ORDER = ["stucrs", "dezero", "tensorflow", "torch", "numpy"]
 DEVICE_ORDER = ["cpu", "gpu"]
 
 

@@ -22,6 +22,7 @@ MODULES = {
     "dezero": "dezero_adapter",
     "tensorflow": "tensorflow_adapter",
     "torch": "torch_adapter",
+    "numpy": "numpy_adapter",
 }
 
 
