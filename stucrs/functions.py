@@ -450,8 +450,9 @@ class ReLU(Function):
     """ReLU の関数クラス。/ Rectified linear unit."""
 
     def forward(self, x):
-        y = np.empty_like(x) if type(x) is np.ndarray else None
-        flats = utils.flat_views(x, y) if y is not None else None
+        big = type(x) is np.ndarray and x.size > utils.FLAT_BLOCK
+        y = np.empty_like(x) if big else None
+        flats = utils.flat_views(x, y) if big else None
         if flats is None:
             xp = cuda.get_array_module(x)
             return xp.maximum(x, x.dtype.type(0))
@@ -470,8 +471,9 @@ class ReLU(Function):
 
 def _relu_grad_array(x, gy):
     """ReLU の勾配 gy * (x > 0) を配列で求める (逆伝播のグラフを作らないとき)。"""
-    gx = np.empty_like(gy) if type(gy) is np.ndarray and gy.dtype.kind == "f" else None
-    flats = utils.flat_views(x, gy, gx) if gx is not None else None
+    big = type(gy) is np.ndarray and gy.dtype.kind == "f" and gy.size > utils.FLAT_BLOCK
+    gx = np.empty_like(gy) if big else None
+    flats = utils.flat_views(x, gy, gx) if big else None
     if flats is None:
         return as_array(gy * (x > 0))
     # 区切りごとに: マスク (bool) → 0/1 の浮動小数 → gy を掛ける。値は gy * (x > 0) と同じ

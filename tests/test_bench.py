@@ -365,7 +365,32 @@ def test_floor(prepared, outdir):
         m = res["metrics"]
         assert set(m) == METRIC_KEYS and len(m["epoch_times_s"]) == 2 and m["wall_time_s"] > 0
         assert m["train_loss"] == [] and res["params"]["train_size"] == 300
+        assert res["params"]["gemm_library"] == "numpy"
         assert (out.parent / res["timeline_csv"]).stat().st_size > 0
+
+
+def test_floor_with_torch_matrix_products(prepared, outdir):
+    """--library torch: the same GEMMs with PyTorch's tensors (its BLAS), for comparing libraries."""
+    out = outdir / "floor-torch-mlp2.json"
+    r = bench(env_python("torch"), "floor", "--library", "torch", "--network", "mlp2", "--data",
+              prepared, "--out", out, "--train-size", 300, "--test-size", 100, "--epochs", 2,
+              "--no-progress", "--threads", 2)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert res["status"] == "ok" and res["job"]["framework"] == "floor"
+    assert res["params"]["gemm_library"] == "torch"
+    assert res["environment"]["framework_version"].startswith("torch ")
+    assert len(res["metrics"]["epoch_times_s"]) == 2 and res["metrics"]["wall_time_s"] > 0
+    assert "GEMM floor (torch " in r.stdout
+
+
+def test_floor_with_torch_needs_the_torch_environment(tmp_path):
+    if _importable("torch"):
+        pytest.skip("torch importable here")
+    r = bench(sys.executable, "floor", "--library", "torch", "--network", "mlp1", "--out",
+              tmp_path / "x.json", "--train-size", 100, "--test-size", 100)
+    assert r.returncode == 4 and ".venvs/torch/bin/python" in r.stderr, r.stderr
+    assert not (tmp_path / "x.json").exists()
 
 
 # --------------------------------------------------------------------------- usage errors

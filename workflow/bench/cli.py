@@ -106,6 +106,9 @@ def build_parser():
 
     p = sub.add_parser("floor", help="time only the GEMMs of the same shapes and steps (NumPy/CuPy)")
     _add_common(p, data_required=False)
+    p.add_argument("--library", default="numpy", choices=("numpy", "torch"),
+                   help="whose matrix products: numpy (CuPy on the GPU; the summary's floor) or torch "
+                        "(PyTorch's tensors, run with the torch environment)")
 
     p = sub.add_parser("profile", help="train like `run` and write where the time goes, function by "
                                        "function (StuCrs, DeZero; CPU), as CSV + Markdown")

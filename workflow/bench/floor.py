@@ -11,8 +11,13 @@ any framework has to do, with NumPy (CuPy with ``--device gpu``):
 
 The operands are random float32 arrays allocated once per batch size, outside the timed region.
 Written as a result JSON of framework ``floor`` (no losses).
+
+``--library torch`` times the same products with PyTorch's tensors instead (run it with the torch
+environment's Python): the two floors side by side say how much of a gap between StuCrs and PyTorch
+is only their matrix-product libraries (OpenBLAS under NumPy, MKL / oneDNN under PyTorch).
 """
 
+import sys
 import time
 from pathlib import Path
 
@@ -42,9 +47,9 @@ def gemm_shapes(spec, n):
 class _Operands:
     """Random operands for one batch size; ``train()`` / ``test()`` do one step's GEMMs."""
 
-    def __init__(self, xp, spec, n, rng):
+    def __init__(self, to_array, spec, n, rng):
         def rand(*shape):
-            return xp.asarray(rng.standard_normal(shape, dtype="float32"))
+            return to_array(rng.standard_normal(shape, dtype="float32"))
 
         self.train_ops, self.test_ops = [], []
         for kind, M, K, N in gemm_shapes(spec, n):
@@ -73,6 +78,37 @@ def _cupy_status():
     return cupy_status()
 
 
+def _numpy_backend(args):
+    """(to_array, version, sync, why): NumPy on the CPU, CuPy on the GPU; to_array None without one."""
+    import numpy as np
+    if args.device != "gpu":
+        return np.asarray, np.__version__, (lambda: None), ""
+    ok, why = _cupy_status()
+    if not ok:
+        return None, np.__version__, None, why
+    import cupy
+    return cupy.asarray, "cupy " + cupy.__version__, cupy.cuda.Device().synchronize, ""
+
+
+def _torch_backend(args):
+    """The same for PyTorch's tensors (``--library torch``, the torch environment)."""
+    try:
+        import torch
+    except ImportError as exc:
+        from .adapters import FrameworkMissing
+        raise FrameworkMissing(
+            "--library torch needs PyTorch, which %s cannot import (%s); run the floor with the torch "
+            "environment, e.g. .venvs/torch/bin/python -m workflow.bench floor --library torch ..."
+            % (sys.executable, exc)) from exc
+    torch.set_num_threads(int(args.threads))
+    version = "torch " + torch.__version__
+    if args.device != "gpu":
+        return torch.from_numpy, version, (lambda: None), ""
+    if not torch.cuda.is_available():
+        return None, version, None, "torch %s sees no CUDA device" % torch.__version__
+    return (lambda a: torch.from_numpy(a).cuda()), version, torch.cuda.synchronize, ""
+
+
 def run_floor(args):
     import numpy as np
 
@@ -80,17 +116,17 @@ def run_floor(args):
     spec = networks.get_spec(args.network)
     params = resolve_params(args, spec)
     job = job_of(args, "floor")
-    xp, version, sync = np, np.__version__, (lambda: None)
-    if args.device == "gpu":
-        ok, why = _cupy_status()
-        if not ok:
-            message = "no GPU for %s: %s; GPU variant skipped" % (job["id"], why)
-            write_result(args.out, no_gpu_result(args, job, params, message, version))
-            print("%s: status no_gpu (%s); wrote %s" % (job["id"], why, args.out))
-            return 0
-        import cupy
-        xp, version = cupy, "cupy " + cupy.__version__
-        sync = cupy.cuda.Device().synchronize
+    library = getattr(args, "library", "numpy")
+    params["gemm_library"] = library
+    if library == "torch":
+        to_array, version, sync, why = _torch_backend(args)
+    else:
+        to_array, version, sync, why = _numpy_backend(args)
+    if to_array is None:
+        message = "no GPU for %s: %s; GPU variant skipped" % (job["id"], why)
+        write_result(args.out, no_gpu_result(args, job, params, message, version))
+        print("%s: status no_gpu (%s); wrote %s" % (job["id"], why, args.out))
+        return 0
 
     n_train = args.train_size or 60000
     n_test = args.test_size or 10000
@@ -106,7 +142,7 @@ def run_floor(args):
     rng = np.random.default_rng(args.seed)
     ops = {}
     for n in {bs, n_train % bs or bs, n_test % bs or bs, min(bs, n_train), min(bs, n_test)}:
-        ops[n] = _Operands(xp, spec, n, rng)
+        ops[n] = _Operands(to_array, spec, n, rng)
     train_batches = [min(bs, n_train - i) for i in range(0, n_train, bs)]
     test_batches = [min(bs, n_test - i) for i in range(0, n_test, bs)]
 
@@ -137,6 +173,6 @@ def run_floor(args):
 
     result = ok_result(job, params, m, meter, ttfb, version, args)
     write_result(args.out, result, meter.rows)
-    print("%s: GEMM floor wall %.2f s, cpu %.2f s; wrote %s"
-          % (job["id"], m["wall_time_s"], m["cpu_time_s"], args.out))
+    print("%s: GEMM floor (%s) wall %.2f s, cpu %.2f s; wrote %s"
+          % (job["id"], version, m["wall_time_s"], m["cpu_time_s"], args.out))
     return 0

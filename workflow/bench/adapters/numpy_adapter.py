@@ -9,14 +9,15 @@ checked, no object is made per operation, so the distance from StuCrs to this ro
 overhead, and the distance from this row to the GEMM floor is the work every NumPy framework does
 beside its matrix products (elementwise passes, the update's memory traffic).
 
-glibc malloc is tuned as ``import stucrs`` tunes it (``stucrs.memory``): without it this loop pays
-page faults for its large temporaries that StuCrs does not pay, and the comparison would measure
-the allocator instead of the framework. Dense networks (mlp1, mlp2) and the CPU only.
+glibc malloc is set as for StuCrs: importing ``stucrs.memory`` imports StuCrs, which tunes it
+(``STUCRS_MALLOC_TUNING=0`` turns it off for both). Untuned, this loop pays page faults for its
+large temporaries that StuCrs does not pay, and the comparison would measure the allocator instead
+of the framework. Dense networks (mlp1, mlp2) and the CPU only.
 """
 
 import numpy as np
 
-from stucrs import memory
+from stucrs import memory  # noqa: F401 - importing StuCrs tunes malloc (see above)
 
 NAME = "numpy"
 NETWORK_KINDS = ("mlp",)  # the hand-written step covers the dense networks
@@ -37,7 +38,6 @@ class Adapter:
                              "(mlp1, mlp2), not %r" % spec.name)
         if device != "cpu":
             raise ValueError("the hand-written NumPy reference runs on the CPU only")
-        memory.tune_malloc()
         self.Ws = [np.array(W, dtype=np.float32) for W, _ in weights["dense"]]
         self.bs = [np.array(b, dtype=np.float32) for _, b in weights["dense"]]
         self.lr = np.float32(lr)
