@@ -385,9 +385,8 @@ def test_floor_with_torch_matrix_products(prepared, outdir):
 
 
 def test_floor_with_torch_needs_the_torch_environment(tmp_path):
-    if _importable("torch"):
-        pytest.skip("torch importable here")
-    r = bench(sys.executable, "floor", "--library", "torch", "--network", "mlp1", "--out",
+    python = env_python("dezero")  # an environment without PyTorch
+    r = bench(python, "floor", "--library", "torch", "--network", "mlp1", "--out",
               tmp_path / "x.json", "--train-size", 100, "--test-size", 100)
     assert r.returncode == 4 and ".venvs/torch/bin/python" in r.stderr, r.stderr
     assert not (tmp_path / "x.json").exists()
