@@ -116,9 +116,8 @@ def run_floor(args):
     spec = networks.get_spec(args.network)
     params = resolve_params(args, spec)
     job = job_of(args, "floor")
-    library = getattr(args, "library", "numpy")
-    params["gemm_library"] = library
-    if library == "torch":
+    params["gemm_library"] = args.library
+    if args.library == "torch":
         to_array, version, sync, why = _torch_backend(args)
     else:
         to_array, version, sync, why = _numpy_backend(args)
