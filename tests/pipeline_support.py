@@ -117,7 +117,7 @@ def sha256(path):
 
 
 def fake_result(out, network="mlp1", framework="stucrs", device="cpu", repeat=0, wall=2.0,
-                epochs=2, acc0=0.8, status="ok", peak=300.0, samples=5):
+                epochs=2, acc0=0.8, status="ok", peak=300.0, samples=5, kernel="SkylakeX"):
     """Write a result JSON in the harness format (and its timeline CSV); returns its path."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +146,8 @@ def fake_result(out, network="mlp1", framework="stucrs", device="cpu", repeat=0,
         "metrics": metrics,
         "timeline_csv": tl_name if ok else None,
         "environment": {"python": "3.11.7", "framework_version": "0.0", "numpy": "2.4.6",
-                        "blas": [{"internal_api": "openblas", "num_threads": 2}],
+                        "blas": [{"internal_api": "openblas", "num_threads": 2,
+                                  "architecture": kernel}],
                         "cpu_model": "test CPU", "cores": 2, "threads": 2,
                         "git_commit": "0123456789abcdef0123456789abcdef01234567",
                         "data_sha256": {}, "hostname": "test", "platform": "Linux"},

@@ -35,8 +35,8 @@ from workflow.bench.floor import gemm_shapes  # noqa: E402
 
 METRIC_KEYS = {"wall_time_s", "epoch_times_s", "time_to_first_batch_s", "cpu_user_s", "cpu_sys_s",
                "cpu_time_s", "peak_rss_mb", "train_loss", "train_acc", "test_loss", "test_acc"}
-ENV_KEYS = {"python", "framework_version", "numpy", "blas", "malloc", "cpu_model", "cores", "threads",
-            "git_commit", "data_sha256", "hostname", "platform"}
+ENV_KEYS = {"python", "framework_version", "numpy", "blas", "openblas_kernel", "malloc", "cpu_model",
+            "cores", "threads", "git_commit", "data_sha256", "hostname", "platform"}
 PARAM_KEYS = {"epochs", "batch_size", "lr", "train_size", "test_size", "seed", "threads"}
 TOP_KEYS = {"schema_version", "job", "status", "message", "params", "metrics", "timeline_csv",
             "environment"}
@@ -119,6 +119,7 @@ def check_result(res, out, framework, network, epochs):
     assert env["threads"] == 2 and env["cores"] >= 1 and env["git_commit"]
     assert set(env["data_sha256"]) == set(bench_data.MNIST_SHA256)
     assert isinstance(env["blas"], list)
+    assert env["openblas_kernel"]["mode"] == "auto" and env["openblas_kernel"]["why"]
     # StuCrs (and the NumPy reference, to compare like with like) tune glibc malloc at import
     if framework in ("stucrs", "numpy") and platform.libc_ver()[0] == "glibc":
         assert env["malloc"].startswith("tuned by stucrs: glibc"), env["malloc"]

@@ -34,6 +34,8 @@ def _no_job_ran(repo):
      ["network_params.cnn.epochs: 0 is less than the minimum of 1"]),
     (["--configfile", "{nested_unknown}"],
      ["unknown key(s) 'uri' at 'mlflow'", "tracking_uri"]),
+    (["--config", "openblas_kernel=fast"],
+     ["openblas_kernel: 'fast' is not allowed", "'auto', 'inherit', 'native'"]),
     (["--config", "networks=[mlp9]"],
      ["networks[0]: 'mlp9' is not allowed", "'mlp1', 'mlp2', 'cnn'"]),
 ])
@@ -73,6 +75,19 @@ def test_dry_run_plans_every_cpu_job_and_notes_gpu(repo):
             assert "results/runs/%s-%s-cpu-r0.json" % (net, fw) in out
     if "-gpu-r0.json" not in out:  # no GPU here: the GPU variants are left out, with a message
         assert "GPU variants left out of the DAG" in out
+    assert _no_job_ran(repo)
+
+
+def test_openblas_kernel_reaches_every_timed_job(repo):
+    # the configuration's openblas_kernel is the harness's --openblas-kernel of run, floor, profile
+    for value in ("auto", "native"):
+        args = quick_args() if value == "auto" else quick_args("openblas_kernel=" + value)
+        proc = snakemake(repo, "-n", "-p", "--cores", "all", *args)
+        assert proc.returncode == 0, proc.output
+        for command in ("workflow.bench run", "workflow.bench floor", "workflow.bench profile"):
+            lines = [line for line in proc.output.splitlines() if command in line]
+            assert lines, (command, proc.output[-3000:])
+            assert all("--openblas-kernel %s" % value in line for line in lines), lines
     assert _no_job_ran(repo)
 
 

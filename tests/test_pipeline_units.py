@@ -79,7 +79,12 @@ def test_aggregate_summary(results, tmp_path):
     assert int(r["repeats_ok"]) == 3
     assert float(by[("mlp1", "dezero", "cpu")]["speedup_vs_dezero"]) == pytest.approx(1.0)
     assert float(by[("cnn", "floor", "cpu")]["wall_time_median_s"]) == pytest.approx(2.0)
+    # the OpenBLAS kernel is named for the variants that multiply through NumPy, on the CPU only
+    assert r["blas_kernel"] == "SkylakeX" and by[("cnn", "floor", "cpu")]["blas_kernel"] == "SkylakeX"
+    assert by[("mlp1", "torch", "cpu")]["blas_kernel"] == ""
+    assert by[("mlp1", "torch", "gpu")]["blas_kernel"] == ""
     md = out_md.read_text()
+    assert "| 5.0× | SkylakeX |" in md
     for label in ("StuCrs (CPU)", "DeZero (CPU)", "PyTorch (CPU)", "PyTorch (GPU)",
                   "GEMM floor (CPU)"):
         assert md.count("| %s |" % label) == 2, label

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from . import DEVICES, FRAMEWORKS, NUMPY_NETWORKS, PROFILED, NonFiniteLoss
+from . import DEVICES, FRAMEWORKS, NUMPY_NETWORKS, PROFILED, NonFiniteLoss, blas_kernel
 from .networks import ALIASES, NETWORKS, resolve
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -80,6 +80,9 @@ def _add_common(p, data_required):
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar on stderr")
     p.add_argument("--sample-interval", type=positive_float, default=0.5,
                    help="CPU timeline sampling interval, seconds (default 0.5)")
+    p.add_argument("--openblas-kernel", default="auto", choices=blas_kernel.MODES,
+                   help="OpenBLAS kernel when OPENBLAS_CORETYPE is set: auto (the newer of it and "
+                        "OpenBLAS's own choice, checked), inherit (as set), native (OpenBLAS's own)")
 
 
 def _cores():
@@ -140,6 +143,7 @@ def main(argv=None):
         if args.threads is None:
             args.threads = _cores()
         apply_threads(args.threads)
+        blas_kernel.apply(args.openblas_kernel)  # before NumPy loads OpenBLAS
         if "numpy" in sys.modules:  # imported in-process before us: limit its pools directly
             try:
                 from threadpoolctl import threadpool_limits

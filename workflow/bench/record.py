@@ -22,6 +22,8 @@ except ImportError:  # pragma: no cover - not on Linux
 
 import psutil
 
+from . import blas_kernel
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -282,6 +284,7 @@ def environment(framework_version, threads, data_sha256):
         "framework_version": framework_version,
         "numpy": numpy_version(),
         "blas": blas_info(),
+        "openblas_kernel": blas_kernel.current(),
         "malloc": malloc_info(),
         "cpu_model": cpu_model(),
         "cores": available_cores(),

@@ -168,7 +168,7 @@ def bench_args(cfg, network, epochs=None, train_size=None):
     rule); `epochs` / `train_size` replace the network's and the configuration's when given."""
     hp = cfg["network_params"][network]
     args = ["--epochs", epochs or hp["epochs"], "--batch-size", hp["batch_size"], "--lr", hp["lr"],
-            "--seed", cfg.get("seed", 0)]
+            "--seed", cfg.get("seed", 0), "--openblas-kernel", cfg.get("openblas_kernel", "auto")]
     train_size = train_size or cfg.get("train_size")
     if train_size:
         args += ["--train-size", train_size]

@@ -2,21 +2,22 @@
 
 One row per network x framework x device: median wall time with min-max over the repeats,
 speed-up against DeZero on the CPU (same network; > 1 means faster than DeZero), final test
-accuracy, CPU time and peak memory (medians), and the GEMM floor of the network when its floor
-run exists (the floor itself is listed as a row of framework ``floor``).
+accuracy, CPU time and peak memory (medians), the GEMM floor of the network when its floor
+run exists (the floor itself is listed as a row of framework ``floor``), and the OpenBLAS kernel
+the NumPy-based variants multiplied with (``blas_kernel``; see workflow/bench/blas_kernel.py).
 """
 
 import sys
 from pathlib import Path
 
 from pipeline_common import (DEVICE_ORDER, FRAMEWORK_LABELS, FRAMEWORK_ORDER, NETWORK_ORDER,
-                             atomic_write_text, is_finite, load_result, logging_to, ordered,
-                             runs_table)
+                             atomic_write_text, is_finite, load_result, logging_to,
+                             numpy_blas_kernel, ordered, runs_table)
 
 COLUMNS = ["network", "framework", "device", "variant", "repeats_ok", "repeats_total",
            "wall_time_median_s", "wall_time_min_s", "wall_time_max_s", "speedup_vs_dezero",
            "test_acc", "cpu_time_median_s", "peak_rss_median_mb", "gemm_floor_s",
-           "wall_over_floor", "status"]
+           "wall_over_floor", "blas_kernel", "status"]
 
 
 def summarise(results, floors=()):
@@ -57,6 +58,7 @@ def summarise(results, floors=()):
                     "gemm_floor_s": floor,
                     "wall_over_floor": med / floor if len(r) and floor == floor and floor > 0
                     else float("nan"),
+                    "blas_kernel": ",".join(sorted({k for k in r["blas_kernel"] if k})),
                     "status": ",".join(statuses),
                 })
         if net in floor_by_net:
@@ -72,7 +74,8 @@ def summarise(results, floors=()):
                 "test_acc": float("nan"),
                 "cpu_time_median_s": float(m.get("cpu_time_s") or float("nan")),
                 "peak_rss_median_mb": float(m.get("peak_rss_mb") or float("nan")),
-                "gemm_floor_s": floor, "wall_over_floor": 1.0, "status": "ok",
+                "gemm_floor_s": floor, "wall_over_floor": 1.0,
+                "blas_kernel": numpy_blas_kernel(fl), "status": "ok",
             })
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -90,11 +93,13 @@ def to_markdown(df, n_results):
         "test accuracy (median). CPU time: user + system of the process and its children over "
         "the timed region. Floor: the network's GEMMs alone, timed with NumPy (lower bound). "
         "NumPy by hand: the dense networks' training step written out in plain NumPy, no "
-        "framework (what any NumPy framework spends).",
+        "framework (what any NumPy framework spends). BLAS kernel: the OpenBLAS kernel NumPy "
+        "multiplied with, for the variants whose products go through NumPy (PyTorch and "
+        "TensorFlow use their own libraries).",
         "",
         "| network | framework (device) | repeats | wall time [s] | speed-up vs DeZero | "
-        "test accuracy | CPU time [s] | peak memory [MB] | × GEMM floor |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "test accuracy | CPU time [s] | peak memory [MB] | × GEMM floor | BLAS kernel |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for _, r in df.iterrows():
         wall = _fmt(r["wall_time_median_s"], ".2f")
@@ -103,11 +108,11 @@ def to_markdown(df, n_results):
         reps = "%d/%d" % (r["repeats_ok"], r["repeats_total"])
         if r["status"] not in ("ok", ""):
             reps += " (%s)" % r["status"]
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             r["network"], r["variant"], reps, wall, _fmt(r["speedup_vs_dezero"], ".2f", "×"),
             _fmt(100 * r["test_acc"], ".2f", " %") if is_finite(r["test_acc"]) else "–",
             _fmt(r["cpu_time_median_s"], ".2f"), _fmt(r["peak_rss_median_mb"], ".0f"),
-            _fmt(r["wall_over_floor"], ".1f", "×")))
+            _fmt(r["wall_over_floor"], ".1f", "×"), r["blas_kernel"] or "–"))
     lines += ["", "%d result file(s). Machine-readable: `results/summary.csv`." % n_results, ""]
     return "\n".join(lines)
 

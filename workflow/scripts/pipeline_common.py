@@ -18,6 +18,9 @@ FRAMEWORK_LABELS = {"stucrs": "StuCrs", "dezero": "DeZero", "tensorflow": "Tenso
 NETWORK_ORDER = ["mlp1", "mlp2", "cnn"]
 FRAMEWORK_ORDER = ["stucrs", "dezero", "tensorflow", "torch", "numpy"]
 DEVICE_ORDER = ["cpu", "gpu"]
+# Variants whose matrix products go through NumPy's BLAS on the CPU: the summary names its kernel.
+# (PyTorch and TensorFlow load NumPy's OpenBLAS too, but multiply with their own libraries.)
+NUMPY_BLAS_FRAMEWORKS = ("stucrs", "dezero", "numpy", "floor")
 
 
 def atomic_write_text(path, text):
@@ -92,6 +95,16 @@ def _num(x):
     return x
 
 
+def numpy_blas_kernel(res):
+    """The OpenBLAS kernel NumPy multiplied with in a CPU run of a NumPy-based variant, else ''."""
+    job = res.get("job") or {}
+    if job.get("framework") not in NUMPY_BLAS_FRAMEWORKS or job.get("device", "cpu") != "cpu":
+        return ""
+    pools = (res.get("environment") or {}).get("blas") or []
+    return ",".join(sorted({str(p["architecture"]) for p in pools if isinstance(p, dict)
+                            and p.get("internal_api") == "openblas" and p.get("architecture")}))
+
+
 def runs_table(results):
     """One row per result: job fields, status, scalar metrics, final accuracy."""
     import pandas as pd
@@ -112,11 +125,12 @@ def runs_table(results):
             "peak_rss_mb": _num(m.get("peak_rss_mb")),
             "test_acc": _num(test_acc[-1]) if test_acc else float("nan"),
             "epochs": (res.get("params") or {}).get("epochs"),
+            "blas_kernel": numpy_blas_kernel(res),
         })
     return pd.DataFrame(rows, columns=[
         "job_id", "network", "framework", "device", "repeat", "variant", "status", "message",
         "wall_time_s", "time_to_first_batch_s", "cpu_time_s", "cpu_user_s", "cpu_sys_s",
-        "peak_rss_mb", "test_acc", "epochs"])
+        "peak_rss_mb", "test_acc", "epochs", "blas_kernel"])
 
 
 def epochs_table(results):
