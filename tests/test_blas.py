@@ -1,0 +1,146 @@
+"""stucrs.blas: in-place ``y += a * x`` through the axpy of NumPy's own BLAS (used by SGD).
+
+The fused update rounds once, so for float32 it is within one unit in the last place of the exact
+value (computed in float64, where the product of two float32 numbers is exact). Against NumPy's
+two-rounding formula the difference is that formula's own rounding: at most one epsilon of the
+operands' size (``|y| + |a x|``), which is many ulps of the result where the two cancel.
+"""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import stucrs
+from stucrs import blas, utils
+
+REPO = Path(__file__).resolve().parents[1]
+LINUX = platform.system() == "Linux"
+BIG = 3 * utils.FLAT_BLOCK + 17  # large enough for the BLAS path, with a partial tail
+
+
+@pytest.fixture(autouse=True)
+def fresh_lookup():
+    blas._reset()
+    yield
+    blas._reset()
+
+
+def assert_within_rounding(y, ref, y0, ax):
+    """|y - ref| <= eps * (|y0| + |a x|): the two differ by one rounding of the operands' size."""
+    eps = np.finfo(y.dtype).eps
+    bound = eps * (np.abs(y0) + np.abs(ax))
+    excess = np.abs(y.astype(np.float64) - ref.astype(np.float64)) - bound
+    assert excess.max() <= 0, "off by more than one rounding at %d element(s)" % (excess > 0).sum()
+
+
+def _pair(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=shape).astype(dtype), rng.normal(size=shape).astype(dtype)
+
+
+@pytest.mark.skipif(not LINUX, reason="the loaded BLAS is found through /proc/self/maps on Linux")
+def test_numpys_blas_is_found():
+    x, y = _pair(BIG, np.float32)
+    assert blas.axpy(-0.5, x, y) is True
+    status = blas.blas_status()
+    assert "axpy" in status and os.path.exists(status.split(" of ", 1)[1]), status
+
+
+@pytest.mark.skipif(not LINUX, reason="the loaded BLAS is found through /proc/self/maps on Linux")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(BIG,), (301, 331), (7, 61, 97)])
+def test_axpy_matches_the_exact_value(dtype, shape):
+    x, y = _pair(shape, dtype)
+    y0, alpha = y.copy(), -0.0123
+    ref_plain = y0 + x * dtype(alpha)  # NumPy's two roundings
+    ptr = y.ctypes.data
+    assert blas.axpy(alpha, x, y) is True
+    assert y.ctypes.data == ptr  # in place
+    if dtype == np.float32:  # one rounding (a fused multiply-add), or NumPy's two without FMA
+        exact = (y0.astype(np.float64) + np.float64(np.float32(alpha)) * x.astype(np.float64))
+        ulps = np.abs(y.view(np.int32).astype(np.int64)
+                      - exact.astype(np.float32).view(np.int32).astype(np.int64))
+        assert np.all((ulps <= 1) | (y == ref_plain))
+    assert_within_rounding(y, ref_plain, y0, x * dtype(alpha))
+    assert not np.array_equal(y, y0)
+
+
+@pytest.mark.skipif(not LINUX, reason="the loaded BLAS is found through /proc/self/maps on Linux")
+def test_fortran_ordered_pairs_use_the_blas_too():
+    x, y = _pair((400, 300), np.float32)
+    x, y = np.asfortranarray(x), np.asfortranarray(y)
+    y0 = y.copy(order="F")
+    assert blas.axpy(2.0, x, y) is True
+    exact = y0.astype(np.float64) + 2.0 * x.astype(np.float64)
+    np.testing.assert_array_max_ulp(y, exact.astype(np.float32), maxulp=1)
+
+
+@pytest.mark.parametrize("case", ["small", "dtype", "layout", "slice", "same", "readonly", "int",
+                                  "list"])
+def test_cases_the_blas_does_not_take_leave_y_untouched(case):
+    x, y = _pair((400, 300), np.float32)
+    if case == "small":
+        x, y = x.ravel()[:100].copy(), y.ravel()[:100].copy()
+    elif case == "dtype":
+        x = x.astype(np.float64)
+    elif case == "layout":
+        x = np.asfortranarray(x)
+    elif case == "slice":
+        x, y = _pair((800, 300), np.float32)
+        x, y = x[::2], y[::2]
+    elif case == "same":
+        x = y
+    elif case == "readonly":
+        y.flags.writeable = False
+    elif case == "int":
+        x, y = x.astype(np.int32), y.astype(np.int32)
+    elif case == "list":
+        x = x.tolist()
+    before = y.copy()
+    assert blas.axpy(1.0, x, y) is False
+    np.testing.assert_array_equal(y, before)
+
+
+def _in_fresh_interpreter(code, **env):
+    full = dict(os.environ, **env)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=str(REPO), env=full)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+_SGD_STEP = r"""
+import json, numpy as np, stucrs
+from stucrs import blas
+rng = np.random.default_rng(1)
+W0 = rng.normal(size=(784, 1000)).astype(np.float32)
+g = rng.normal(size=(784, 1000)).astype(np.float32)
+p = stucrs.Parameter(W0.copy()); p.grad = stucrs.Variable(g.copy())
+stucrs.optimizers.SGD(lr=0.01).update_one(p)
+plain = W0 - g * np.float32(0.01)
+bound = np.finfo(np.float32).eps * (np.abs(W0) + np.abs(np.float32(0.01) * g))
+exact = (W0.astype(np.float64) - np.float64(np.float32(0.01)) * g).astype(np.float32)
+print(json.dumps({"status": blas.blas_status(), "equal_plain": bool(np.array_equal(p.data, plain)),
+                  "within_rounding": bool(np.all(np.abs(p.data - plain) <= bound)),
+                  "max_ulp_exact": int(np.max(np.abs(p.data.view(np.int32) - exact.view(np.int32)))),
+                  "grad_kept": bool(np.array_equal(p.grad.data, g))}))
+"""
+
+
+def test_switched_off_sgd_is_numpys_formula_bit_for_bit():
+    r = _in_fresh_interpreter(_SGD_STEP, STUCRS_BLAS_AXPY="0")
+    assert r["status"] == "off: STUCRS_BLAS_AXPY=0"
+    assert r["equal_plain"] and r["grad_kept"]
+
+
+@pytest.mark.skipif(not LINUX, reason="the loaded BLAS is found through /proc/self/maps on Linux")
+def test_sgd_goes_through_the_blas():
+    r = _in_fresh_interpreter(_SGD_STEP, STUCRS_BLAS_AXPY="1")
+    assert "axpy" in r["status"], r["status"]
+    assert (r["max_ulp_exact"] <= 1 or r["equal_plain"]) and r["within_rounding"] and r["grad_kept"]
