@@ -44,7 +44,7 @@ _status = "not looked up yet: the first large update looks for NumPy's BLAS"
 
 
 def _loaded_blas_libraries():
-    """このプロセスに読み込まれている BLAS らしい共有ライブラリのパス (Linux は /proc から)。"""
+    """このプロセスに読み込まれている BLAS らしい共有ライブラリのパス。NumPy の同梱のものが先。"""
     paths = []
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
@@ -60,7 +60,20 @@ def _loaded_blas_libraries():
             if os.path.isdir(folder):
                 paths += [os.path.join(folder, n) for n in sorted(os.listdir(folder))
                           if "blas" in n.lower()]
-    return paths
+    # SciPy や CuPy の BLAS も読み込まれていることがある: NumPy のもの (同じスレッド) を優先する
+    numpy_home = os.path.dirname(os.path.dirname(os.path.abspath(np.__file__)))
+    return sorted(paths, key=lambda p: not (p.startswith(numpy_home) and "numpy" in p))
+
+
+def _works(s, d):
+    """小さな配列で ``y += 2 x`` を計算させ、引数の渡し方 (型) が合っていることを確かめる。"""
+    for fn, dtype in ((s, np.float32), (d, np.float64)):
+        x = np.array([1.0, 2.0, 3.0], dtype=dtype)
+        y = np.ones(3, dtype=dtype)
+        fn(3, 2.0, x.ctypes.data, 1, y.ctypes.data, 1)
+        if not np.array_equal(y, np.array([3.0, 5.0, 7.0], dtype=dtype)):
+            return False
+    return True
 
 
 def _look_up():
@@ -86,6 +99,8 @@ def _look_up():
             for fn, real in ((s, ctypes.c_float), (d, ctypes.c_double)):
                 fn.argtypes = [int_t, real, ctypes.c_void_p, int_t, ctypes.c_void_p, int_t]
                 fn.restype = None
+            if not _works(s, d):
+                continue
             limit = 2 ** (8 * ctypes.sizeof(int_t) - 1) - 1
             _routines = {np.dtype(np.float32): (s, limit), np.dtype(np.float64): (d, limit)}
             _status = "%s?axpy%s of %s" % (prefix, suffix, path)

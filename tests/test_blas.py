@@ -50,6 +50,8 @@ def test_numpys_blas_is_found():
     assert blas.axpy(-0.5, x, y) is True
     status = blas.blas_status()
     assert "axpy" in status and os.path.exists(status.split(" of ", 1)[1]), status
+    # NumPy's own copy (pip's wheels bundle OpenBLAS in numpy.libs), not another one loaded beside it
+    assert "numpy" in status.split(" of ", 1)[1], status
 
 
 @pytest.mark.skipif(not LINUX, reason="the loaded BLAS is found through /proc/self/maps on Linux")

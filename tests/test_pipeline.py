@@ -82,7 +82,7 @@ def test_outputs_and_summary(work):
         assert (work / "results" / "runs" / (j + ".timeline.csv")).exists()
         assert (work / "results" / "tracked" / (j + ".json")).exists()
     for net in NETWORKS:
-        assert (work / "results" / "floor" / (net + ".json")).exists()
+        assert (work / "results" / "floor" / (net + "-r0.json")).exists()
     rows = list(csv.DictReader((work / "results" / "summary.csv").open()))
     got = {(r["network"], r["framework"], r["device"]) for r in rows}
     want = {(n, f, "cpu") for n in NETWORKS for f in FRAMEWORKS + ("floor",)} | {("mlp1", "numpy", "cpu")}

@@ -47,14 +47,15 @@ def results(tmp_path):
         for r in range(3):
             paths.append(fake_result(runs / ("%s-torch-gpu-r%d.json" % (net, r)), net, "torch",
                                      "gpu", r, wall=0.5 * scale + 0.1 * r))
-    floors = []
-    for net, wall in (("mlp1", 1.0), ("cnn", 2.0)):
-        p = fake_result(tmp_path / "results" / "floor" / ("%s.json" % net), net, "stucrs", "cpu",
-                        0, wall=wall)
-        res = json.loads(p.read_text())
-        res["job"].update(framework="floor", id="%s-floor-cpu-r0" % net)
-        p.write_text(json.dumps(res))
-        floors.append(p)
+    floors = []  # repeated like the runs: mlp1's floor is the median of 0.5, 1.0 and 3.0
+    for net, walls in (("mlp1", (1.0, 0.5, 3.0)), ("cnn", (2.0,))):
+        for r, wall in enumerate(walls):
+            p = fake_result(tmp_path / "results" / "floor" / ("%s-r%d.json" % (net, r)), net,
+                            "stucrs", "cpu", r, wall=wall)
+            res = json.loads(p.read_text())
+            res["job"].update(framework="floor", id="%s-floor-cpu-r%d" % (net, r))
+            p.write_text(json.dumps(res))
+            floors.append(p)
     return paths, floors
 
 
@@ -79,6 +80,11 @@ def test_aggregate_summary(results, tmp_path):
     assert int(r["repeats_ok"]) == 3
     assert float(by[("mlp1", "dezero", "cpu")]["speedup_vs_dezero"]) == pytest.approx(1.0)
     assert float(by[("cnn", "floor", "cpu")]["wall_time_median_s"]) == pytest.approx(2.0)
+    f = by[("mlp1", "floor", "cpu")]
+    assert (int(f["repeats_ok"]), int(f["repeats_total"])) == (3, 3)
+    assert float(f["wall_time_median_s"]) == pytest.approx(1.0) == float(f["gemm_floor_s"])
+    assert (float(f["wall_time_min_s"]), float(f["wall_time_max_s"])) == (0.5, 3.0)
+    assert float(f["wall_over_floor"]) == pytest.approx(1.0)
     # the OpenBLAS kernel is named for the variants that multiply through NumPy, on the CPU only
     assert r["blas_kernel"] == "SkylakeX" and by[("cnn", "floor", "cpu")]["blas_kernel"] == "SkylakeX"
     assert by[("mlp1", "torch", "cpu")]["blas_kernel"] == ""

@@ -34,11 +34,12 @@ rule floor:
     input:
         data="resources/mnist_prepared.npz",
         env=f"resources/envs/{FLOOR_ENV}.json",
+    # Repeated like the training jobs (`repeats`): the summary's floor is the median of its repeats.
     output:
-        json="results/floor/{network}.json",
-        timeline="results/floor/{network}.timeline.csv",
+        json="results/floor/{network}-r{repeat}.json",
+        timeline="results/floor/{network}-r{repeat}.timeline.csv",
     log:
-        "results/logs/floor/{network}.log",
+        "results/logs/floor/{network}-r{repeat}.log",
     params:
         python=venv_python(config, FLOOR_ENV),
         args=lambda wc: bench_args(config, wc.network),
@@ -47,7 +48,7 @@ rule floor:
         bench=1,
     shell:
         "{params.python} -m workflow.bench floor --no-progress"
-        " --network {wildcards.network} --device cpu"
+        " --network {wildcards.network} --device cpu --repeat {wildcards.repeat}"
         " --data {input.data} --out {output.json} --threads {threads} {params.args}"
         " > {log} 2>&1"
 

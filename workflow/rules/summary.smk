@@ -7,7 +7,8 @@ FIGURES = expand("results/figures/{name}.{ext}", name=FIGURE_NAMES, ext=["png", 
 rule aggregate:
     input:
         runs=expand("results/runs/{id}.json", id=JOB_IDS),
-        floors=expand("results/floor/{network}.json", network=config["networks"])
+        floors=expand("results/floor/{network}-r{repeat}.json", network=config["networks"],
+                      repeat=range(config["repeats"]))
         if config["floor"]
         else [],
     output:

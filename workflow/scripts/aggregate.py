@@ -3,16 +3,17 @@
 One row per network x framework x device: median wall time with min-max over the repeats,
 speed-up against DeZero on the CPU (same network; > 1 means faster than DeZero), final test
 accuracy, CPU time and peak memory (medians), the GEMM floor of the network when its floor
-run exists (the floor itself is listed as a row of framework ``floor``), and the OpenBLAS kernel
-the NumPy-based variants multiplied with (``blas_kernel``; see workflow/bench/blas_kernel.py).
+runs exist (the median of its repeats; the floor itself is listed as a row of framework
+``floor``), and the OpenBLAS kernel the NumPy-based variants multiplied with (``blas_kernel``;
+see workflow/bench/blas_kernel.py).
 """
 
 import sys
 from pathlib import Path
 
-from pipeline_common import (DEVICE_ORDER, FRAMEWORK_LABELS, FRAMEWORK_ORDER, NETWORK_ORDER,
-                             atomic_write_text, is_finite, load_result, logging_to,
-                             numpy_blas_kernel, ordered, runs_table)
+from pipeline_common import (DEVICE_ORDER, FRAMEWORK_ORDER, NETWORK_ORDER,
+                             atomic_write_text, is_finite, load_result, logging_to, ordered,
+                             runs_table)
 
 COLUMNS = ["network", "framework", "device", "variant", "repeats_ok", "repeats_total",
            "wall_time_median_s", "wall_time_min_s", "wall_time_max_s", "speedup_vs_dezero",
@@ -21,62 +22,48 @@ COLUMNS = ["network", "framework", "device", "variant", "repeats_ok", "repeats_t
 
 
 def summarise(results, floors=()):
+    """The summary rows. The floor's repeats are rows of framework ``floor`` like any variant's:
+    their median is the network's floor (``gemm_floor_s``) that ``wall_over_floor`` divides by."""
     import pandas as pd
 
-    runs = runs_table(results)
-    floor_by_net = {}
-    for f in floors:
-        if f.get("status", "ok") == "ok" and is_finite((f.get("metrics") or {}).get("wall_time_s")):
-            floor_by_net[f["job"]["network"]] = float(f["metrics"]["wall_time_s"])
-    rows = []
-    if runs.empty and not floor_by_net:
+    runs = runs_table(list(results) + list(floors))
+    if runs.empty:
         return pd.DataFrame(columns=COLUMNS)
-    for net in ordered(list(runs["network"]) + list(floor_by_net), NETWORK_ORDER):
+    nan = float("nan")
+    rows = []
+    for net in ordered(runs["network"], NETWORK_ORDER):
         sub = runs[runs["network"] == net]
         ok = sub[(sub["status"] == "ok") & sub["wall_time_s"].notna()]
-        dz = ok[(ok["framework"] == "dezero") & (ok["device"] == "cpu")]["wall_time_s"]
-        dz_median = float(dz.median()) if len(dz) else float("nan")
-        floor = floor_by_net.get(net, float("nan"))
-        for fw in ordered(sub["framework"], FRAMEWORK_ORDER):
+
+        def cpu_median(framework):
+            w = ok[(ok["framework"] == framework) & (ok["device"] == "cpu")]["wall_time_s"]
+            return float(w.median()) if len(w) else nan
+
+        dz_median, floor = cpu_median("dezero"), cpu_median("floor")
+        for fw in ordered(sub["framework"], FRAMEWORK_ORDER):  # the floor comes last
             for dev in ordered(sub[sub["framework"] == fw]["device"], DEVICE_ORDER):
                 allr = sub[(sub["framework"] == fw) & (sub["device"] == dev)]
                 r = ok[(ok["framework"] == fw) & (ok["device"] == dev)]
                 statuses = sorted(set(allr["status"]))
-                med = float(r["wall_time_s"].median()) if len(r) else float("nan")
+                med = float(r["wall_time_s"].median()) if len(r) else nan
                 rows.append({
                     "network": net, "framework": fw, "device": dev,
                     "variant": allr["variant"].iloc[0],
                     "repeats_ok": int(len(r)), "repeats_total": int(len(allr)),
                     "wall_time_median_s": med,
-                    "wall_time_min_s": float(r["wall_time_s"].min()) if len(r) else float("nan"),
-                    "wall_time_max_s": float(r["wall_time_s"].max()) if len(r) else float("nan"),
+                    "wall_time_min_s": float(r["wall_time_s"].min()) if len(r) else nan,
+                    "wall_time_max_s": float(r["wall_time_s"].max()) if len(r) else nan,
                     "speedup_vs_dezero": dz_median / med if len(r) and dz_median == dz_median
-                    else float("nan"),
-                    "test_acc": float(r["test_acc"].median()) if len(r) else float("nan"),
-                    "cpu_time_median_s": float(r["cpu_time_s"].median()) if len(r) else float("nan"),
-                    "peak_rss_median_mb": float(r["peak_rss_mb"].median()) if len(r) else float("nan"),
+                    else nan,
+                    "test_acc": float(r["test_acc"].median()) if len(r) else nan,
+                    "cpu_time_median_s": float(r["cpu_time_s"].median()) if len(r) else nan,
+                    "peak_rss_median_mb": float(r["peak_rss_mb"].median()) if len(r) else nan,
                     "gemm_floor_s": floor,
                     "wall_over_floor": med / floor if len(r) and floor == floor and floor > 0
-                    else float("nan"),
+                    else nan,
                     "blas_kernel": ",".join(sorted({k for k in r["blas_kernel"] if k})),
                     "status": ",".join(statuses),
                 })
-        if net in floor_by_net:
-            fl = [f for f in floors if f["job"]["network"] == net][0]
-            m = fl.get("metrics") or {}
-            rows.append({
-                "network": net, "framework": "floor", "device": fl["job"].get("device", "cpu"),
-                "variant": "%s (%s)" % (FRAMEWORK_LABELS["floor"], fl["job"].get("device", "cpu").upper()),
-                "repeats_ok": 1, "repeats_total": 1, "wall_time_median_s": floor,
-                "wall_time_min_s": floor, "wall_time_max_s": floor,
-                "speedup_vs_dezero": dz_median / floor if dz_median == dz_median and floor > 0
-                else float("nan"),
-                "test_acc": float("nan"),
-                "cpu_time_median_s": float(m.get("cpu_time_s") or float("nan")),
-                "peak_rss_median_mb": float(m.get("peak_rss_mb") or float("nan")),
-                "gemm_floor_s": floor, "wall_over_floor": 1.0,
-                "blas_kernel": numpy_blas_kernel(fl), "status": "ok",
-            })
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -91,9 +78,10 @@ def to_markdown(df, n_results):
         "Median over the repeats, with the range (min–max) in brackets. Speed-up: DeZero (CPU) "
         "median wall time divided by the variant's (> 1 is faster than DeZero). Accuracy: final "
         "test accuracy (median). CPU time: user + system of the process and its children over "
-        "the timed region. Floor: the network's GEMMs alone, timed with NumPy (lower bound). "
+        "the timed region. Floor: the network's GEMMs alone, timed with NumPy (lower bound; median "
+        "of its repeats). "
         "NumPy by hand: the dense networks' training step written out in plain NumPy, no "
-        "framework (what any NumPy framework spends). BLAS kernel: the OpenBLAS kernel NumPy "
+        "framework (what plain NumPy spends; StuCrs updates through BLAS axpy). BLAS kernel: the OpenBLAS kernel NumPy "
         "multiplied with, for the variants whose products go through NumPy (PyTorch and "
         "TensorFlow use their own libraries).",
         "",
