@@ -306,3 +306,26 @@ def test_concurrent_tracking_on_sqlite(work):
     c = _client(work)
     for runs in by.values():
         assert len(c.get_metric_history(runs[0].info.run_id, "wall_time_s")) == 1
+
+
+def test_repeats_run_in_rounds(tmp_path):
+    """Timed jobs run repeat by repeat (every variant's r0, then every r1): a slow phase of the
+    machine then hits one repeat of several variants, not all repeats of one (rule priority)."""
+    work = copy_repo(tmp_path / "rounds")
+    cfg = tmp_path / "rounds.yaml"
+    cfg.write_text("networks: [mlp1]\nrepeats: 2\ntrain_size: 300\ntest_size: 100\n"
+                   "network_params:\n  mlp1: {epochs: 1}\n"
+                   "variants:\n  - {framework: stucrs, device: cpu}\n"
+                   "  - {framework: numpy, device: cpu}\n"
+                   "profile: {frameworks: []}\nmlflow: {experiment: stucrs-rounds}\n")
+    proc = snakemake(work, "--cores", "all", "--configfile", "config/quick.yaml", "--configfile",
+                     str(cfg), "--config", "mnist_dir=%s" % mnist_dir(),
+                     "venv_dir=%s" % venv_dir(), timeout=900)
+    assert proc.returncode == 0, proc.output[-6000:]
+    starts = {}
+    for path in ["results/runs/mlp1-%s-cpu-r%d.json" % (fw, r) for fw in ("stucrs", "numpy")
+                 for r in (0, 1)] + ["results/floor/mlp1-r%d.json" % r for r in (0, 1)]:
+        starts[path] = job_metadata(work, path)["starttime"]
+    first = [t for p, t in starts.items() if p.endswith("r0.json")]
+    second = [t for p, t in starts.items() if p.endswith("r1.json")]
+    assert max(first) < min(second), sorted(starts.items(), key=lambda kv: kv[1])

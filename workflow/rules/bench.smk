@@ -16,6 +16,7 @@ rule train:
         args=lambda wc: bench_args(config, wc.network),
         header=TIMELINE_HEADER,
     threads: THREADS
+    priority: repeat_round
     resources:
         bench=1,
         gpu=lambda wc: int(wc.device == "gpu"),
@@ -44,6 +45,7 @@ rule floor:
         python=venv_python(config, FLOOR_ENV),
         args=lambda wc: bench_args(config, wc.network),
     threads: THREADS
+    priority: repeat_round
     resources:
         bench=1,
     shell:

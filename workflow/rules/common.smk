@@ -177,6 +177,13 @@ def bench_args(cfg, network, epochs=None, train_size=None):
     return " ".join(str(a) for a in args)
 
 
+def repeat_round(wildcards):
+    """Priority of a timed job: repeat 0 of every variant first, then repeat 1, ... (higher runs
+    first). The repeats of one variant are so spread over the whole run, and a slow phase of the
+    machine costs a variant at most one of its repeats instead of several back to back."""
+    return -int(wildcards.repeat)
+
+
 def profile_args(cfg, network):
     """Harness options of the `profile` job: the run's options with the profile's epochs and size."""
     prof = cfg.get("profile") or {}
