@@ -39,8 +39,9 @@ ENV_VAR = "STUCRS_BLAS_AXPY"
 _NAMINGS = (("scipy_cblas_", "64_", ctypes.c_int64), ("cblas_", "64_", ctypes.c_int64),
             ("cblas_", "", ctypes.c_int))
 
+_NOT_LOOKED_UP = "not looked up yet: the first large update looks for NumPy's BLAS"
 _routines = None  # {dtype: (関数, 整数の型の上限)}、探す前は None
-_status = "not looked up yet: the first large update looks for NumPy's BLAS"
+_status = _NOT_LOOKED_UP
 
 
 def _loaded_blas_libraries():
@@ -142,5 +143,5 @@ def _reset():
     """テスト用: 次の呼び出しで BLAS を探し直す。"""
     global _routines, _status
     _routines = None
-    _status = "not looked up yet: the first large update looks for NumPy's BLAS"
+    _status = _NOT_LOOKED_UP
 

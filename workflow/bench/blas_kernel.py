@@ -57,6 +57,11 @@ print(json.dumps({"kernels": names, "relative_error": err}))
 _PROBE_TOLERANCE = 1e-5  # float32 products of length 130: ~1e-7 when right, O(1) when broken
 
 
+def _inherited():
+    """The override variables set in this process's environment."""
+    return {k: os.environ[k] for k in OVERRIDE_VARS if k in os.environ}
+
+
 def generation(kernel):
     """The instruction-set generation of an OpenBLAS core name (None when unknown)."""
     return _GENERATION.get(str(kernel).strip().lower()) if kernel else None
@@ -95,7 +100,7 @@ def choose(mode, python=None, probe=probe_own_kernel, numpy_loaded=None):
     (default: whether NumPy is imported in this process) means the choice comes too late."""
     if mode not in MODES:
         raise ValueError("openblas kernel mode %r is not one of %s" % (mode, ", ".join(MODES)))
-    inherited = {k: os.environ[k] for k in OVERRIDE_VARS if k in os.environ}
+    inherited = _inherited()
     decision = {"mode": mode, "inherited": inherited, "own_kernel": None, "override_kept": True}
 
     def drop(why):
@@ -149,6 +154,6 @@ def current():
     """What ``apply`` decided in this process, or what the environment says when it was not run."""
     if _current is not None:
         return dict(_current)
-    inherited = {k: os.environ[k] for k in OVERRIDE_VARS if k in os.environ}
+    inherited = _inherited()
     return {"mode": None, "inherited": inherited, "own_kernel": None,
             "override_kept": bool(inherited), "why": "not chosen by the harness CLI"}
