@@ -1,25 +1,33 @@
-"""NumPy が使っている BLAS の axpy (``y += a * x``) を、その場の更新に使う。
+"""NumPy が使っている BLAS の axpy と gemm を、パラメータのその場の更新に使う。
 
 SGD の更新 ``W -= lr * grad`` を NumPy で書くと、``lr * grad`` の一時配列を作る掛け算と引き算の
-2 回に分かれ、どちらも 1 つのコアでしか動かない。BLAS の axpy は同じ計算を 1 回で (積和命令で)
-行い、大きな配列では BLAS のスレッドが手分けする。行列積のあとの BLAS のスレッドは空いているので、
-784-1000-1000-10 の MLP では学習の 1 ステップが 8 % ほど短くなる (第 16 章 5 節)。
+2 回に分かれ、どちらも 1 つのコアでしか動かない。BLAS の axpy (``y += a * x``) は同じ計算を 1 回で
+(積和命令で) 行い、大きな配列では BLAS のスレッドが手分けする (第 16 章 5 節)。
 
-NumPy は axpy を公開していないので、NumPy が読み込んだ BLAS のライブラリ (pip の NumPy では
-同梱の OpenBLAS) を ctypes で開き、その ``cblas_?axpy`` を呼ぶ。同じライブラリなので、スレッド数の
-設定 (``OPENBLAS_NUM_THREADS``、threadpoolctl) もそのまま効く。
+全結合の重みの勾配は ``x.T @ gy`` という行列積そのもの。BLAS の gemm は ``C += a * A.T @ B`` を
+1 回で計算できるので、SGD は勾配の配列を作らずに ``W -= lr * (x.T @ gy)`` を行列積 1 回で済ませる
+(:class:`stucrs.core.DeferredGrad`、第 16 章 16 節)。勾配の配列を書いて、読み直して、W を書く分の
+メモリの往復がなくなり、784-1000-1000-10 の MLP では学習の 1 ステップが 1 割以上短くなる。
 
-* 使うのは、同じ形・同じメモリの並び・同じ dtype (float32 / float64) の、隙間のない大きな
-  NumPy 配列だけ。それ以外 (CuPy の配列、小さな配列、スライス、dtype の違い) は呼び出し側が
-  NumPy で計算する。
+NumPy は axpy も「足し込む gemm」も公開していないので、NumPy が読み込んだ BLAS のライブラリ (pip の
+NumPy では同梱の OpenBLAS) を ctypes で開き、その ``cblas_?axpy`` と ``cblas_?gemm`` を呼ぶ。同じ
+ライブラリなので、スレッド数の設定 (``OPENBLAS_NUM_THREADS``、threadpoolctl) もそのまま効く。
+
+* 使うのは、dtype (float32 / float64) の揃った NumPy 配列だけ。axpy は同じ形・同じメモリの並びの
+  隙間のない大きな配列、gemm は行か列の向きに隙間なく並んだ 2 次元配列 (書き込む側は C の並び)。
+  それ以外 (CuPy の配列、小さな配列、スライス、dtype の違い) は呼び出し側が NumPy で計算する。
 * 積和命令では丸めが 1 回になるので、``W - lr * grad`` (丸め 2 回) と最後の 1 ビットが違うことが
-  ある (誤差は小さくなる方向)。
+  ある (誤差は小さくなる方向)。gemm では ``lr * (x.T @ gy)`` を W に足すときに丸めるので、勾配を
+  一度 float32 に丸めてから引く計算とは最後の 1〜2 ビットが違うことがある。
 * 見つからないとき (BLAS が ctypes で開けない、関数がない) は何もしない。環境変数
-  ``STUCRS_BLAS_AXPY=0`` で使わないようにできる。何が起きたかは :func:`blas_status` で分かる。
+  ``STUCRS_BLAS_AXPY=0`` で両方とも使わないようにできる (そのときの結果は NumPy の式とビット単位で
+  同じ)。何が起きたかは :func:`blas_status` で分かる。
 
-In-place ``y += a * x`` through the axpy of the BLAS that NumPy loaded (one fused pass on the
-BLAS's threads instead of two single-threaded NumPy passes); large, contiguous, same-layout
-float32/float64 NumPy arrays only, ``False`` otherwise so that the caller computes it with NumPy.
+In-place parameter updates through the BLAS that NumPy loaded: ``y += alpha * x`` (axpy: one fused
+pass on the BLAS's threads instead of two single-threaded NumPy passes) and
+``c += alpha * a.T @ b`` (gemm with beta = 1: SGD's update of a dense layer's weight straight from
+the factors of its gradient, without writing the gradient). ``False`` whenever the arrays do not fit,
+so that the caller computes it with NumPy.
 """
 
 import ctypes
@@ -30,7 +38,7 @@ import numpy as np
 
 from stucrs import utils
 
-__all__ = ["ENV_VAR", "axpy", "blas_status"]
+__all__ = ["ENV_VAR", "axpy", "gemm_update", "blas_status"]
 
 ENV_VAR = "STUCRS_BLAS_AXPY"
 
@@ -39,8 +47,11 @@ ENV_VAR = "STUCRS_BLAS_AXPY"
 _NAMINGS = (("scipy_cblas_", "64_", ctypes.c_int64), ("cblas_", "64_", ctypes.c_int64),
             ("cblas_", "", ctypes.c_int))
 
+# cblas の列挙値 (CBLAS_ORDER, CBLAS_TRANSPOSE)
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
 _NOT_LOOKED_UP = "not looked up yet: the first large update looks for NumPy's BLAS"
-_routines = None  # {dtype: (関数, 整数の型の上限)}、探す前は None
+_routines = None  # {dtype: (axpy, gemm, 整数の型の上限)}、探す前は None
 _status = _NOT_LOOKED_UP
 
 
@@ -66,13 +77,20 @@ def _loaded_blas_libraries():
     return sorted(paths, key=lambda p: not (p.startswith(numpy_home) and "numpy" in p))
 
 
-def _works(s, d):
-    """小さな配列で ``y += 2 x`` を計算させ、引数の渡し方 (型) が合っていることを確かめる。"""
-    for fn, dtype in ((s, np.float32), (d, np.float64)):
+def _works(axpys, gemms):
+    """小さな配列で ``y += 2 x`` と ``C += 2 A.T @ B`` を計算させ、引数の渡し方 (型) が合っていることを確かめる。"""
+    for axpy_fn, gemm_fn, dtype in zip(axpys, gemms, (np.float32, np.float64)):
         x = np.array([1.0, 2.0, 3.0], dtype=dtype)
         y = np.ones(3, dtype=dtype)
-        fn(3, 2.0, x.ctypes.data, 1, y.ctypes.data, 1)
+        axpy_fn(3, 2.0, x.ctypes.data, 1, y.ctypes.data, 1)
         if not np.array_equal(y, np.array([3.0, 5.0, 7.0], dtype=dtype)):
+            return False
+        a = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=dtype)  # (K, M) = (3, 2)
+        b = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 0.0], [1.0, 1.0, 1.0]], dtype=dtype)  # (3, 3)
+        c = np.ones((2, 3), dtype=dtype)
+        gemm_fn(_ROW_MAJOR, _TRANS, _NO_TRANS, 2, 3, 3, 2.0, a.ctypes.data, 2, b.ctypes.data, 3,
+                1.0, c.ctypes.data, 3)
+        if not np.array_equal(c, 1 + 2 * (a.T @ b)):
             return False
     return True
 
@@ -94,19 +112,25 @@ def _look_up():
             continue
         for prefix, suffix, int_t in _NAMINGS:
             try:
-                s, d = (getattr(lib, prefix + c + "axpy" + suffix) for c in "sd")
+                axpys = [getattr(lib, prefix + c + "axpy" + suffix) for c in "sd"]
+                gemms = [getattr(lib, prefix + c + "gemm" + suffix) for c in "sd"]
             except AttributeError:
                 continue
-            for fn, real in ((s, ctypes.c_float), (d, ctypes.c_double)):
-                fn.argtypes = [int_t, real, ctypes.c_void_p, int_t, ctypes.c_void_p, int_t]
-                fn.restype = None
-            if not _works(s, d):
+            for axpy_fn, gemm_fn, real in zip(axpys, gemms, (ctypes.c_float, ctypes.c_double)):
+                axpy_fn.argtypes = [int_t, real, ctypes.c_void_p, int_t, ctypes.c_void_p, int_t]
+                # (並び, A の転置, B の転置, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+                gemm_fn.argtypes = ([ctypes.c_int] * 3 + [int_t] * 3
+                                    + [real, ctypes.c_void_p, int_t, ctypes.c_void_p, int_t,
+                                       real, ctypes.c_void_p, int_t])
+                axpy_fn.restype = gemm_fn.restype = None
+            if not _works(axpys, gemms):
                 continue
             limit = 2 ** (8 * ctypes.sizeof(int_t) - 1) - 1
-            _routines = {np.dtype(np.float32): (s, limit), np.dtype(np.float64): (d, limit)}
-            _status = "%s?axpy%s of %s" % (prefix, suffix, path)
+            _routines = {np.dtype(np.float32): (axpys[0], gemms[0], limit),
+                         np.dtype(np.float64): (axpys[1], gemms[1], limit)}
+            _status = "%s?axpy%s and %s?gemm%s of %s" % (prefix, suffix, prefix, suffix, path)
             return
-    _status = "not found: no BLAS library with cblas_?axpy is loaded (NumPy computes it)"
+    _status = "not found: no BLAS library with cblas_?axpy and cblas_?gemm is loaded (NumPy computes it)"
 
 
 def axpy(alpha, x, y):
@@ -127,15 +151,76 @@ def axpy(alpha, x, y):
     if routine is None or not y.flags.writeable:
         return False
     flats = utils.flat_views(x, y)  # 大きくて隙間がなく、形と並びが同じときだけビューが返る
-    if flats is None or flats[0].size > routine[1] or np.may_share_memory(x, y):
+    if flats is None or flats[0].size > routine[2] or np.may_share_memory(x, y):
         return False
     fx, fy = flats
     routine[0](fy.size, float(alpha), fx.ctypes.data, 1, fy.ctypes.data, 1)
     return True
 
 
+def _read_as(arr, item, limit):
+    """2 次元配列 ``arr`` を BLAS に行優先で読ませる (転置フラグ, 先頭次元)。渡せない並びなら None。
+
+    行が隙間なく並ぶ (列の歩幅が 1 要素) なら転置なし、列が隙間なく並ぶなら ``arr.T`` を行優先で
+    読ませて転置あり。行または列が 1 つだけの次元の歩幅は意味を持たないので見ない。
+    """
+    rows, cols = arr.shape
+    s0, s1 = arr.strides
+    if (cols == 1 or s1 == item) and s0 % item == 0:
+        ld = s0 // item if rows > 1 else cols
+        if ld >= max(1, cols) and ld <= limit:
+            return _NO_TRANS, ld
+    if (rows == 1 or s0 == item) and s1 % item == 0:
+        ld = s1 // item if cols > 1 else rows
+        if ld >= max(1, rows) and ld <= limit:
+            return _TRANS, ld
+    return None
+
+
+def gemm_update(alpha, a, b, c):
+    """``c += alpha * a.T @ b`` をその場で BLAS の gemm 1 回で計算する。計算したら True、使えないときは False。
+
+    全結合の重みの勾配 ``x.T @ gy`` を配列にせずに、重みに直接足し込むためのもの。
+
+    Args:
+        alpha: 係数 (Python の数)。
+        a: 形 (K, M) の 2 次元配列 (読むだけ)。全結合なら入力 ``x``。
+        b: 形 (K, N) の 2 次元配列 (読むだけ)。全結合なら出力の勾配 ``gy``。
+        c: 形 (M, N) の書き換える配列。C の並び (行優先で隙間なし) で、``a`` や ``b`` とメモリが
+            重ならないこと。
+
+    False のときは ``c`` に触れていないので、呼び出し側が NumPy で計算する。
+    """
+    if type(c) is not np.ndarray or type(a) is not np.ndarray or type(b) is not np.ndarray:
+        return False
+    if a.dtype != c.dtype or b.dtype != c.dtype or a.ndim != 2 or b.ndim != 2 or c.ndim != 2:
+        return False
+    (k, m), (k_b, n) = a.shape, b.shape
+    if k != k_b or c.shape != (m, n) or not c.flags.c_contiguous or not c.flags.writeable:
+        return False
+    if _routines is None:
+        _look_up()
+    routine = _routines.get(c.dtype)
+    if routine is None:
+        return False
+    if k == 0 or c.size == 0:
+        return True  # 足すものがない (空の配列の歩幅は 0 のことがあるので、並びを見る前に)
+    gemm, limit = routine[1], routine[2]
+    item = c.itemsize
+    # C = op(A) @ op(B) を行優先で: op(A) = a.T (M, K)。a を行優先で読むなら転置、列優先なら転置なし
+    read_a, read_b = _read_as(a, item, limit), _read_as(b, item, limit)
+    if read_a is None or read_b is None or max(m, n, k) > limit:
+        return False
+    if np.may_share_memory(c, a) or np.may_share_memory(c, b):
+        return False
+    trans_a = _TRANS if read_a[0] == _NO_TRANS else _NO_TRANS
+    gemm(_ROW_MAJOR, trans_a, read_b[0], m, n, k, float(alpha), a.ctypes.data, read_a[1],
+         b.ctypes.data, read_b[1], 1.0, c.ctypes.data, n)
+    return True
+
+
 def blas_status():
-    """axpy に使う BLAS の関数 (または使わない理由) を 1 行の文字列で返す (実行記録に残すため)。"""
+    """axpy と gemm に使う BLAS の関数 (または使わない理由) を 1 行の文字列で返す (実行記録に残すため)。"""
     return _status
 
 

@@ -338,6 +338,58 @@ class Parameter(Variable):
     __slots__ = ()
 
 
+# Variable の data の入れ物 (__slots__ の記述子)。DeferredGrad が data を property にするので、
+# 中身はこれで直接読み書きする
+_data_slot = Variable.__dict__["data"]
+
+
+class DeferredGrad(Variable):
+    """``a.T @ b`` の形の勾配を、配列が要るときまで計算しないでおく Variable。
+
+    全結合 ``y = x @ W + b`` の重みの勾配は ``gW = x.T @ gy`` という行列積そのものです。逆伝播では
+    この積を計算せずに ``x`` (のコピー) と ``gy`` だけを持っておき、``data`` が初めて読まれたときに
+    計算します。読む側から見ればふつうの勾配 (``W.grad.data`` はいつ読んでも ``x.T @ gy``) です。
+
+    SGD はこの勾配を読まずに :meth:`factors` を取り出し、``W -= lr * (x.T @ gy)`` を BLAS の gemm
+    1 回で計算します (:func:`stucrs.blas.gemm_update`)。勾配の配列を書いて読み直す分のメモリの往復が
+    なくなります。フックや Adam などが ``data`` を読めば、その時点でふつうの配列になります。
+
+    ``a`` は作った側 (:class:`stucrs.functions.Linear`) がコピーを渡すので、あとで入力の配列が書き
+    換えられても勾配は変わりません。``b`` は逆伝播で作られた勾配の配列です (StuCrs の関数は受け取った
+    勾配の配列をその場で書き換えません)。
+
+    A gradient of the form ``a.T @ b`` (a dense layer's weight gradient) that is computed when its
+    ``data`` is first read; SGD adds it to the weight with one BLAS gemm instead.
+    """
+
+    __slots__ = ("_a", "_b")
+
+    def __init__(self, a, b):
+        super().__init__(None)
+        self._a, self._b = a, b
+
+    @property
+    def data(self):
+        """勾配の配列 (最初に読まれたときに ``a.T @ b`` を計算する)。"""
+        value = _data_slot.__get__(self, DeferredGrad)
+        if value is None and self._a is not None:
+            value = self._a.T @ self._b
+            _data_slot.__set__(self, value)
+            self._a = self._b = None
+        return value
+
+    @data.setter
+    def data(self, value):
+        _data_slot.__set__(self, value)
+        self._a = self._b = None  # 差し替えられた配列が勾配になる
+
+    def factors(self):
+        """まだ計算していなければ ``(a, b)`` (勾配は ``a.T @ b``)、計算済みなら None。"""
+        if self._a is None:
+            return None
+        return self._a, self._b
+
+
 def as_variable(obj):
     """obj が Variable でなければ Variable に包む。/ Wrap ``obj`` in a Variable if needed."""
     if isinstance(obj, Variable):

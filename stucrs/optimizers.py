@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from stucrs import blas, cuda
-from stucrs.core import Parameter, Variable
+from stucrs.core import DeferredGrad, Parameter, Variable
 
 __all__ = ["Optimizer", "SGD", "MomentumSGD", "AdaGrad", "AdaDelta", "Adam", "AdamW",
            "WeightDecay", "ClipGrad", "FreezeParam"]
@@ -107,6 +107,19 @@ def _sub_scaled(data, grad, scale):
 # =============================================================================
 # SGD 系 / SGD family
 # =============================================================================
+def _sub_scaled_grad(data, grad, scale):
+    """``data -= scale * grad.data`` をその場で計算する (``grad`` は勾配の Variable)。
+
+    全結合の重みの勾配 (:class:`~stucrs.core.DeferredGrad`、まだ計算していない ``a.T @ b``) は
+    読まずに、``data += (-scale) * a.T @ b`` を BLAS の gemm 1 回で計算する。勾配の配列を作らず、
+    書いて読み直すメモリの往復もない。gemm が使えないときは勾配を計算して :func:`_sub_scaled` で。
+    """
+    factors = grad.factors() if type(grad) is DeferredGrad else None
+    if factors is not None and blas.gemm_update(-scale, factors[0], factors[1], data):
+        return
+    _sub_scaled(data, grad.data, scale)
+
+
 class SGD(Optimizer):
     """確率的勾配降下法: W ← W - lr * grad。/ Plain stochastic gradient descent."""
 
@@ -115,7 +128,7 @@ class SGD(Optimizer):
         self.lr = lr
 
     def update_one(self, param):
-        _sub_scaled(param.data, param.grad.data, self.lr)
+        _sub_scaled_grad(param.data, param.grad, self.lr)
 
 
 class MomentumSGD(Optimizer):
@@ -129,10 +142,9 @@ class MomentumSGD(Optimizer):
 
     def update_one(self, param):
         xp = cuda.get_array_module(param.data)
-        g = param.grad.data
         v = _state(self.vs, param, xp)
         v *= _scalar(self.momentum, v)
-        v -= g * _scalar(self.lr, g)
+        _sub_scaled_grad(v, param.grad, self.lr)  # v -= lr * grad (全結合の重みは gemm 1 回で)
         param.data += v
 
 

@@ -35,7 +35,7 @@ from workflow.bench.floor import gemm_shapes  # noqa: E402
 
 METRIC_KEYS = {"wall_time_s", "epoch_times_s", "time_to_first_batch_s", "cpu_user_s", "cpu_sys_s",
                "cpu_time_s", "peak_rss_mb", "train_loss", "train_acc", "test_loss", "test_acc"}
-ENV_KEYS = {"python", "framework_version", "numpy", "blas", "openblas_kernel", "malloc", "axpy",
+ENV_KEYS = {"python", "framework_version", "numpy", "blas", "openblas_kernel", "malloc", "blas_update",
             "cpu_model", "cores", "threads", "git_commit", "data_sha256", "hostname", "platform"}
 PARAM_KEYS = {"epochs", "batch_size", "lr", "train_size", "test_size", "seed", "threads"}
 TOP_KEYS = {"schema_version", "job", "status", "message", "params", "metrics", "timeline_csv",
@@ -125,11 +125,13 @@ def check_result(res, out, framework, network, epochs):
         assert env["malloc"].startswith("tuned by stucrs: glibc"), env["malloc"]
     elif framework in ("dezero", "tensorflow", "torch"):
         assert env["malloc"].startswith("C library defaults"), env["malloc"]
-    # StuCrs's SGD updates its large weights through NumPy's BLAS (stucrs.blas)
+    # StuCrs's SGD updates its large weights through NumPy's BLAS (stucrs.blas): axpy, and gemm
+    # for the dense layers' weights
+    update = env["blas_update"]
     if framework == "stucrs" and platform.system() == "Linux":
-        assert "axpy" in env["axpy"] and env["axpy"].split(" of ", 1)[1], env["axpy"]
+        assert "axpy" in update and "gemm" in update and update.split(" of ", 1)[1], update
     elif framework in ("dezero", "tensorflow", "torch"):
-        assert env["axpy"] == "StuCrs not loaded"
+        assert update == "StuCrs not loaded"
     timeline = out.with_name(res["timeline_csv"])
     assert timeline.name == out.name[:-5] + ".timeline.csv"
     rows = list(csv.reader(timeline.open()))

@@ -1,4 +1,6 @@
-"""stucrs.blas: in-place ``y += a * x`` through the axpy of NumPy's own BLAS (used by SGD).
+"""stucrs.blas: in-place ``y += a * x`` through the axpy of NumPy's own BLAS (used by SGD), and
+``c += a * A.T @ B`` through its gemm (SGD's update of a dense layer's weight from the factors of
+its gradient, ``tests/test_deferred_grad.py``).
 
 The fused update rounds once, so for float32 it is within one unit in the last place of the exact
 value (computed in float64, where the product of two float32 numbers is exact). Against NumPy's
@@ -107,6 +109,83 @@ def test_cases_the_blas_does_not_take_leave_y_untouched(case):
     before = y.copy()
     assert blas.axpy(1.0, x, y) is False
     np.testing.assert_array_equal(y, before)
+
+
+def _layouts(rng, k, m, dtype, how):
+    """(K, M) operand in the layout ``how``: C order, Fortran order, rows of a wider array, or a
+    transposed view of a (M, K) array."""
+    if how == "C":
+        return rng.normal(size=(k, m)).astype(dtype)
+    if how == "F":
+        return np.asfortranarray(rng.normal(size=(k, m)).astype(dtype))
+    if how == "rows":  # every row a slice of a wider row: leading dimension > M
+        return rng.normal(size=(k, m + 13)).astype(dtype)[:, 5:5 + m]
+    return rng.normal(size=(m, k)).astype(dtype).T  # "T": column layout with a leading dimension K
+
+
+@pytest.mark.skipif(not LINUX, reason="the loaded BLAS is found through /proc/self/maps on Linux")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("a_how", ["C", "F", "rows", "T"])
+@pytest.mark.parametrize("b_how", ["C", "F", "rows", "T"])
+def test_gemm_update_adds_the_product_for_every_layout(dtype, a_how, b_how):
+    rng = np.random.default_rng(3)
+    k, m, n = 37, 53, 41
+    a, b = _layouts(rng, k, m, dtype, a_how), _layouts(rng, k, n, dtype, b_how)
+    c = rng.normal(size=(m, n)).astype(dtype)
+    c0, ptr = c.copy(), c.ctypes.data
+    assert blas.gemm_update(-0.25, a, b, c) is True
+    assert c.ctypes.data == ptr  # in place
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    exact = c0 - 0.25 * (a64.T @ b64)
+    eps = np.finfo(dtype).eps
+    bound = eps * np.abs(exact) + 0.25 * k * eps * (np.abs(a64).T @ np.abs(b64))
+    assert np.all(np.abs(c - exact) <= bound)
+    # and not the product of the wrong operands (e.g. a read as its transpose)
+    assert np.abs(c - exact).max() < 1e-3 * np.abs(c - c0).max()
+
+
+@pytest.mark.skipif(not LINUX, reason="the loaded BLAS is found through /proc/self/maps on Linux")
+@pytest.mark.parametrize("k, m, n", [(1, 40, 30), (40, 1, 30), (40, 30, 1), (0, 40, 30)])
+def test_gemm_update_edges(k, m, n):
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(k, m)).astype(np.float32), rng.normal(size=(k, n)).astype(np.float32)
+    c = rng.normal(size=(m, n)).astype(np.float32)
+    expected = c + np.float32(2) * (a.T @ b)
+    assert blas.gemm_update(2.0, a, b, c) is True
+    np.testing.assert_allclose(c, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", ["c_fortran", "c_slice", "readonly", "dtype", "shape", "overlap",
+                                  "int", "list", "ndim", "strided"])
+def test_gemm_cases_the_blas_does_not_take_leave_c_untouched(case):
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(20, 30)).astype(np.float32)
+    b = rng.normal(size=(20, 40)).astype(np.float32)
+    c = rng.normal(size=(30, 40)).astype(np.float32)
+    if case == "c_fortran":
+        c = np.asfortranarray(c)
+    elif case == "c_slice":
+        c = rng.normal(size=(30, 80)).astype(np.float32)[:, ::2]
+    elif case == "readonly":
+        c.flags.writeable = False
+    elif case == "dtype":
+        b = b.astype(np.float64)
+    elif case == "shape":
+        b = rng.normal(size=(21, 40)).astype(np.float32)
+    elif case == "overlap":
+        c = rng.normal(size=(30, 40)).astype(np.float32)
+        a = c[:20, :30]
+    elif case == "int":
+        a, b, c = a.astype(np.int32), b.astype(np.int32), c.astype(np.int32)
+    elif case == "list":
+        a = a.tolist()
+    elif case == "ndim":
+        a = a.reshape(20, 30, 1)
+    elif case == "strided":  # neither rows nor columns next to each other
+        a = rng.normal(size=(40, 60)).astype(np.float32)[::2, ::2]
+    before = np.array(c, copy=True)
+    assert blas.gemm_update(1.0, a, b, c) is False
+    np.testing.assert_array_equal(c, before)
 
 
 def _in_fresh_interpreter(code, **env):

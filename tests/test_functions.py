@@ -407,7 +407,8 @@ def _special_values(shape, dtype, seed):
 @pytest.mark.parametrize("layout", ["c", "f", "cn", "sliced", "small"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_relu_in_cache_blocks_equals_the_whole_array(layout, dtype, monkeypatch):
-    # big arrays go through ReLU (forward, and backward without a graph) in FLAT_BLOCK pieces;
+    # big arrays go through ReLU forward in FLAT_BLOCK pieces (backward without a graph: the
+    # comparison written as 0/1 floats, then the product, over the whole array);
     # a tiny block size exercises many blocks and a partial last one
     from stucrs import utils
     monkeypatch.setattr(utils, "FLAT_BLOCK", 1000)

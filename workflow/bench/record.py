@@ -270,8 +270,9 @@ def malloc_info():
     return "C library defaults" + (" with " + ", ".join(preset) if preset else "")
 
 
-def axpy_info():
-    """Which BLAS routine StuCrs's SGD updates with (``stucrs.blas``), when StuCrs is loaded."""
+def blas_update_info():
+    """Which BLAS routines StuCrs's SGD updates with (``stucrs.blas``: axpy, and gemm for dense
+    layers' weights), when StuCrs is loaded."""
     blas = sys.modules.get("stucrs.blas")
     return blas.blas_status() if blas is not None else "StuCrs not loaded"
 
@@ -292,7 +293,7 @@ def environment(framework_version, threads, data_sha256):
         "blas": blas_info(),
         "openblas_kernel": blas_kernel.current(),
         "malloc": malloc_info(),
-        "axpy": axpy_info(),
+        "blas_update": blas_update_info(),
         "cpu_model": cpu_model(),
         "cores": available_cores(),
         "threads": threads,

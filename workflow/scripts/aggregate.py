@@ -81,7 +81,8 @@ def to_markdown(df, n_results):
         "the timed region. Floor: the network's GEMMs alone, timed with NumPy (lower bound; median "
         "of its repeats). "
         "NumPy by hand: the dense networks' training step written out in plain NumPy, no "
-        "framework (what plain NumPy spends; StuCrs updates through BLAS axpy). BLAS kernel: the OpenBLAS kernel NumPy "
+        "framework (what plain NumPy spends; StuCrs updates through the BLAS: axpy, and gemm for "
+        "the dense weights). BLAS kernel: the OpenBLAS kernel NumPy "
         "multiplied with, for the variants whose products go through NumPy (PyTorch and "
         "TensorFlow use their own libraries).",
         "",
