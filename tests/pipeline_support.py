@@ -117,7 +117,8 @@ def sha256(path):
 
 
 def fake_result(out, network="mlp1", framework="stucrs", device="cpu", repeat=0, wall=2.0,
-                epochs=2, acc0=0.8, status="ok", peak=300.0, samples=5, kernel="SkylakeX"):
+                epochs=2, acc0=0.8, status="ok", peak=300.0, samples=5, kernel="SkylakeX",
+                over_paired_floor=None):
     """Write a result JSON in the harness format (and its timeline CSV); returns its path."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -134,6 +135,8 @@ def fake_result(out, network="mlp1", framework="stucrs", device="cpu", repeat=0,
         "train_acc": [acc0 + 0.01 * e for e in range(epochs)] if ok else [],
         "test_loss": [1.1 / (e + 1) for e in range(epochs)] if ok else [],
         "test_acc": [acc0 + 0.01 * e for e in range(epochs)] if ok else [],
+        "paired_floor_epoch_s": [] if over_paired_floor is None else [wall / epochs / over_paired_floor] * 2,
+        "over_paired_floor": over_paired_floor,
     }
     res = {
         "schema_version": 1,

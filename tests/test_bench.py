@@ -11,6 +11,7 @@ import math
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -34,7 +35,8 @@ from workflow.bench import networks, record  # noqa: E402
 from workflow.bench.floor import gemm_shapes  # noqa: E402
 
 METRIC_KEYS = {"wall_time_s", "epoch_times_s", "time_to_first_batch_s", "cpu_user_s", "cpu_sys_s",
-               "cpu_time_s", "peak_rss_mb", "train_loss", "train_acc", "test_loss", "test_acc"}
+               "cpu_time_s", "peak_rss_mb", "train_loss", "train_acc", "test_loss", "test_acc",
+               "paired_floor_epoch_s", "over_paired_floor"}
 ENV_KEYS = {"python", "framework_version", "numpy", "blas", "openblas_kernel", "malloc", "blas_update",
             "cpu_model", "cores", "threads", "git_commit", "data_sha256", "hostname", "platform"}
 PARAM_KEYS = {"epochs", "batch_size", "lr", "train_size", "test_size", "seed", "threads"}
@@ -110,6 +112,7 @@ def check_result(res, out, framework, network, epochs):
         assert len(m[key]) == epochs, key
         assert all(isinstance(v, float) and math.isfinite(v) for v in m[key]), key
     assert m["wall_time_s"] >= sum(m["epoch_times_s"]) * 0.999 > 0
+    assert m["paired_floor_epoch_s"] == [] and m["over_paired_floor"] is None  # not asked for
     assert m["cpu_time_s"] == pytest.approx(m["cpu_user_s"] + m["cpu_sys_s"])
     assert m["cpu_time_s"] > 0 and m["peak_rss_mb"] > 10
     assert 0 < m["time_to_first_batch_s"] < 600
@@ -375,6 +378,30 @@ def test_floor(prepared, outdir):
         assert m["train_loss"] == [] and res["params"]["train_size"] == 300
         assert res["params"]["gemm_library"] == "numpy"
         assert (out.parent / res["timeline_csv"]).stat().st_size > 0
+
+
+def test_paired_floor_is_timed_in_the_runs_process(prepared, outdir):
+    """run --paired-floor-epochs K: K floor epochs in the run's own process (1 before, 2 after the
+    training for K = 3), and the run's median epoch over their median."""
+    out = outdir / "mlp1-stucrs-paired.json"
+    r = run_job("stucrs", prepared, out, *MLP_ARGS, "--paired-floor-epochs", 3)
+    m = json.loads(out.read_text())["metrics"]
+    assert len(m["paired_floor_epoch_s"]) == 3 and all(t > 0 for t in m["paired_floor_epoch_s"])
+    assert m["over_paired_floor"] == pytest.approx(
+        statistics.median(m["epoch_times_s"]) / statistics.median(m["paired_floor_epoch_s"]))
+    assert "x the floor timed in this process" in r.stdout
+
+
+def test_paired_floor_runs_the_floors_products(monkeypatch):
+    from workflow.bench import floor
+    calls = {"train": 0, "test": 0}
+    monkeypatch.setattr(floor._Operands, "train", lambda self: calls.__setitem__("train", calls["train"] + 1))
+    monkeypatch.setattr(floor._Operands, "test", lambda self: calls.__setitem__("test", calls["test"] + 1))
+    spec = networks.get_spec("mlp2")
+    params = {"batch_size": 100, "train_size": 1050, "test_size": 250}
+    assert floor.paired_floor_epochs(spec, params, 0, seed=0) == []
+    times = floor.paired_floor_epochs(spec, params, 2, seed=0)
+    assert len(times) == 2 and calls == {"train": 2 * 11, "test": 2 * 3}  # every batch, per epoch
 
 
 def test_floor_with_torch_matrix_products(prepared, outdir):

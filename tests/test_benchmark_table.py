@@ -19,9 +19,10 @@ def _load():
 def _summary(path):
     cols = ["network", "framework", "device", "variant", "repeats_ok", "repeats_total",
             "wall_time_median_s", "wall_time_min_s", "wall_time_max_s", "speedup_vs_dezero",
-            "test_acc", "cpu_time_median_s", "peak_rss_median_mb", "gemm_floor_s", "wall_over_floor", "blas_kernel", "status"]
-    rows = [["mlp2", "stucrs", "cpu", "stucrs-cpu", 3, 3, 31.5, 30.9, 32.4, 2.77, 0.9296, 62.1, 279, 23.7, 1.33, "SkylakeX", "ok"],
-            ["mlp2", "dezero", "cpu", "dezero-cpu", 3, 3, 87.2, 86.0, 90.1, 1.0, 0.9296, 170.0, 329, 23.7, 3.68, "Haswell", "ok"]]
+            "test_acc", "cpu_time_median_s", "peak_rss_median_mb", "gemm_floor_s", "wall_over_floor",
+            "over_paired_floor", "blas_kernel", "status"]
+    rows = [["mlp2", "stucrs", "cpu", "stucrs-cpu", 3, 3, 31.5, 30.9, 32.4, 2.77, 0.9296, 62.1, 279, 23.7, 1.33, 1.07, "SkylakeX", "ok"],
+            ["mlp2", "dezero", "cpu", "dezero-cpu", 3, 3, 87.2, 86.0, 90.1, 1.0, 0.9296, 170.0, 329, 23.7, 3.68, "", "Haswell", "ok"]]
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(cols)
@@ -40,8 +41,8 @@ def test_render_and_write_replace_only_the_marked_block(tmp_path):
     mod.main(["--summary", str(tmp_path / "summary.csv"), "--runs", str(runs), "--page", str(page), "--write"])
     text = page.read_text(encoding="utf-8")
     assert text.startswith("before\n") and text.endswith("\nafter\n") and "old table" not in text
-    assert "| ② 784-1000-1000-10 | stucrs-cpu | 3/3 | 31.50 (30.90–32.40) | 2.77× | 1.33 | 0.9296 | 62.1 | 279 | SkylakeX |" in text
-    assert "| 3.68 | 0.9296 | 170.0 | 329 | Haswell |" in text
+    assert "| ② 784-1000-1000-10 | stucrs-cpu | 3/3 | 31.50 (30.90–32.40) | 2.77× | 1.33 | 1.07 | 0.9296 | 62.1 | 279 | SkylakeX |" in text
+    assert "| 3.68 | – | 0.9296 | 170.0 | 329 | Haswell |" in text
     assert "Test CPU" in text and "2 コア" in text
 
 

@@ -36,6 +36,8 @@ def _no_job_ran(repo):
      ["unknown key(s) 'uri' at 'mlflow'", "tracking_uri"]),
     (["--config", "openblas_kernel=fast"],
      ["openblas_kernel: 'fast' is not allowed", "'auto', 'inherit', 'native'"]),
+    (["--config", "paired_floor_epochs=-1"],
+     ["paired_floor_epochs: -1 is less than the minimum of 0"]),
     (["--config", "networks=[mlp9]"],
      ["networks[0]: 'mlp9' is not allowed", "'mlp1', 'mlp2', 'cnn'"]),
 ])
@@ -88,6 +90,23 @@ def test_openblas_kernel_reaches_every_timed_job(repo):
             lines = [line for line in proc.output.splitlines() if command in line]
             assert lines, (command, proc.output[-3000:])
             assert all("--openblas-kernel %s" % value in line for line in lines), lines
+    assert _no_job_ran(repo)
+
+
+def test_paired_floor_reaches_the_runs_in_the_floors_environment(repo):
+    # StuCrs (and NumPy by hand, same environment) time the floor in their own process too;
+    # the other frameworks and the floor jobs themselves do not; 0 turns it off
+    proc = snakemake(repo, "-n", "-p", "--cores", "all", *quick_args())
+    assert proc.returncode == 0, proc.output
+    runs = [line for line in proc.output.splitlines() if "workflow.bench run" in line]
+    assert runs, proc.output[-3000:]
+    for line in runs:
+        paired = "--paired-floor-epochs 2" in line
+        assert paired == ("--framework stucrs" in line or "--framework numpy" in line), line
+    assert not any("--paired-floor-epochs" in line for line in proc.output.splitlines()
+                   if "workflow.bench floor" in line or "workflow.bench profile" in line)
+    off = snakemake(repo, "-n", "-p", "--cores", "all", *quick_args("paired_floor_epochs=0"))
+    assert off.returncode == 0 and "--paired-floor-epochs" not in off.output, off.output[-3000:]
     assert _no_job_ran(repo)
 
 

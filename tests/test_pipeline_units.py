@@ -40,10 +40,12 @@ def results(tmp_path):
     walls = {"stucrs": 4.0, "dezero": 8.0, "torch": 2.0}
     for net, scale in (("mlp1", 1.0), ("cnn", 3.0)):
         for fw, wall in walls.items():
-            for r in range(3):
+            for r in range(3):  # StuCrs's runs timed the floor in their own process too
                 paths.append(fake_result(runs / ("%s-%s-cpu-r%d.json" % (net, fw, r)), net, fw,
                                          "cpu", r, wall=scale * wall + r, acc0=0.8 + 0.01 * r,
-                                         peak=100.0 * (r + 1)))
+                                         peak=100.0 * (r + 1),
+                                         over_paired_floor=(1.2, 1.05, 1.1)[r] if fw == "stucrs"
+                                         else None))
         for r in range(3):
             paths.append(fake_result(runs / ("%s-torch-gpu-r%d.json" % (net, r)), net, "torch",
                                      "gpu", r, wall=0.5 * scale + 0.1 * r))
@@ -85,12 +87,17 @@ def test_aggregate_summary(results, tmp_path):
     assert float(f["wall_time_median_s"]) == pytest.approx(1.0) == float(f["gemm_floor_s"])
     assert (float(f["wall_time_min_s"]), float(f["wall_time_max_s"])) == (0.5, 3.0)
     assert float(f["wall_over_floor"]) == pytest.approx(1.0)
+    # the ratio to the floor timed in each run's own process: the median of the runs' ratios
+    assert float(r["over_paired_floor"]) == pytest.approx(1.1)
+    assert by[("mlp1", "dezero", "cpu")]["over_paired_floor"] == ""  # none recorded
+    assert f["over_paired_floor"] == ""
     # the OpenBLAS kernel is named for the variants that multiply through NumPy, on the CPU only
     assert r["blas_kernel"] == "SkylakeX" and by[("cnn", "floor", "cpu")]["blas_kernel"] == "SkylakeX"
     assert by[("mlp1", "torch", "cpu")]["blas_kernel"] == ""
     assert by[("mlp1", "torch", "gpu")]["blas_kernel"] == ""
     md = out_md.read_text()
-    assert "| 5.0× | SkylakeX |" in md
+    assert "| 5.0× | 1.10× | SkylakeX |" in md and "| 9.0× | – | SkylakeX |" in md
+    assert "× floor, same process" in md
     for label in ("StuCrs (CPU)", "DeZero (CPU)", "PyTorch (CPU)", "PyTorch (GPU)",
                   "GEMM floor (CPU)"):
         assert md.count("| %s |" % label) == 2, label

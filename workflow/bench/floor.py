@@ -12,6 +12,12 @@ any framework has to do, with NumPy (CuPy with ``--device gpu``):
 The operands are random float32 arrays allocated once per batch size, outside the timed region.
 Written as a result JSON of framework ``floor`` (no losses).
 
+``run --paired-floor-epochs K`` times the same products inside the training run's own process
+(:func:`paired_floor_epochs`, half of the K epochs before the training and half after it, outside
+the timed region): a slow phase of a shared machine then slows both alike, and the run's
+``over_paired_floor`` (median epoch over median floor epoch) is the ratio to the floor with the
+machine's speed of that moment.
+
 ``--library torch`` times the same products with PyTorch's tensors instead (run it with the torch
 environment's Python): the two floors side by side say how much of a gap between StuCrs and PyTorch
 is only their matrix-product libraries (OpenBLAS under NumPy, MKL / oneDNN under PyTorch).
@@ -71,6 +77,48 @@ class _Operands:
     def test(self):
         for a, b in self.test_ops:
             a @ b
+
+
+def _plan(to_array, spec, bs, n_train, n_test, seed):
+    """(operands per batch size, train batch sizes, test batch sizes) of one epoch."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    ops = {}
+    for n in {bs, n_train % bs or bs, n_test % bs or bs, min(bs, n_train), min(bs, n_test)}:
+        ops[n] = _Operands(to_array, spec, n, rng)
+    train_batches = [min(bs, n_train - i) for i in range(0, n_train, bs)]
+    test_batches = [min(bs, n_test - i) for i in range(0, n_test, bs)]
+    return ops, train_batches, test_batches
+
+
+def _epoch(ops, train_batches, test_batches, sync, after_batch=None):
+    """One epoch of the floor's GEMMs (training steps, then the test pass); its seconds."""
+    t0 = time.perf_counter()
+    for n in train_batches:
+        ops[n].train()
+        if after_batch is not None:
+            after_batch()
+    for n in test_batches:
+        ops[n].test()
+        if after_batch is not None:
+            after_batch()
+    sync()
+    return time.perf_counter() - t0
+
+
+def paired_floor_epochs(spec, params, epochs, seed):
+    """Seconds of ``epochs`` floor epochs with this process's NumPy, for ``run``'s paired floor.
+
+    The same products as ``floor`` for the run's network, batch size and data sizes (``params``
+    after the data is loaded). The operands are made for these epochs and freed after them, so
+    that they are not part of the run's memory.
+    """
+    import numpy as np
+    if epochs <= 0:
+        return []
+    ops, train_batches, test_batches = _plan(np.asarray, spec, params["batch_size"],
+                                             params["train_size"], params["test_size"], seed)
+    return [_epoch(ops, train_batches, test_batches, lambda: None) for _ in range(epochs)]
 
 
 def _cupy_status():
@@ -138,37 +186,27 @@ def run_floor(args):
     params["train_size"], params["test_size"] = n_train, n_test
     epochs, bs = params["epochs"], params["batch_size"]
 
-    rng = np.random.default_rng(args.seed)
-    ops = {}
-    for n in {bs, n_train % bs or bs, n_test % bs or bs, min(bs, n_train), min(bs, n_test)}:
-        ops[n] = _Operands(to_array, spec, n, rng)
-    train_batches = [min(bs, n_train - i) for i in range(0, n_train, bs)]
-    test_batches = [min(bs, n_test - i) for i in range(0, n_test, bs)]
+    ops, train_batches, test_batches = _plan(to_array, spec, bs, n_train, n_test, args.seed)
 
     m = empty_metrics()
-    ttfb = None
+    first_batch = []
     meter = record.ResourceMeter(args.sample_interval).start()
     try:
         for epoch in range(1, epochs + 1):
             bar = progress_bar(args, len(train_batches) + len(test_batches),
                                "%s epoch %d/%d" % (job["id"], epoch, epochs))
             try:
-                t_e0 = time.perf_counter()
-                for n in train_batches:
-                    ops[n].train()
-                    if ttfb is None:
+                def after_batch():
+                    if not first_batch:
                         sync()
-                        ttfb = time.time() - harness_t0
+                        first_batch.append(time.time() - harness_t0)
                     bar.update(1)
-                for n in test_batches:
-                    ops[n].test()
-                    bar.update(1)
-                sync()
-                m["epoch_times_s"].append(time.perf_counter() - t_e0)
+                m["epoch_times_s"].append(_epoch(ops, train_batches, test_batches, sync, after_batch))
             finally:
                 bar.close()
     finally:
         meter.stop()
+    ttfb = first_batch[0] if first_batch else None
 
     result = ok_result(job, params, m, meter, ttfb, version, args)
     write_result(args.out, result, meter.rows)

@@ -4,6 +4,7 @@ Imported by the CLI only after the thread variables are set.
 """
 
 import math
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -39,6 +40,9 @@ def empty_metrics():
         "wall_time_s": None, "epoch_times_s": [], "time_to_first_batch_s": None,
         "cpu_user_s": None, "cpu_sys_s": None, "cpu_time_s": None, "peak_rss_mb": None,
         "train_loss": [], "train_acc": [], "test_loss": [], "test_acc": [],
+        # run --paired-floor-epochs: the floor's epochs timed in the run's own process, and the
+        # run's median epoch over their median (None without them)
+        "paired_floor_epoch_s": [], "over_paired_floor": None,
     }
 
 
@@ -125,7 +129,7 @@ class RunningMean:
 
 
 def run(args):
-    from . import adapters
+    from . import adapters, floor  # floor imports this module
 
     harness_t0 = record.process_start_time()
     spec = networks.get_spec(args.network)
@@ -146,6 +150,8 @@ def run(args):
     adapter, perms = prepare_adapter(args, mod, spec, params)
     n_train, n_test = params["train_size"], params["test_size"]
     epochs, batch_size = params["epochs"], params["batch_size"]
+    paired = getattr(args, "paired_floor_epochs", 0) if args.device == "cpu" else 0
+    paired_times = floor.paired_floor_epochs(spec, params, paired // 2, args.seed)  # before
 
     n_train_b = networks.n_batches(n_train, batch_size)
     n_test_b = networks.n_batches(n_test, batch_size)
@@ -189,10 +195,15 @@ def run(args):
     finally:
         meter.stop()
 
+    if paired:  # the rest of the floor's epochs after the training, then the ratio
+        paired_times += floor.paired_floor_epochs(spec, params, paired - paired // 2, args.seed)
+        m["paired_floor_epoch_s"] = paired_times
+        m["over_paired_floor"] = statistics.median(m["epoch_times_s"]) / statistics.median(paired_times)
     result = ok_result(job, params, m, meter, ttfb, mod.version(), args)
     write_result(args.out, result, meter.rows)
-    print("%s: wall %.2f s, cpu %.2f s, peak RSS %.0f MB, test acc %.4f; wrote %s"
+    print("%s: wall %.2f s, cpu %.2f s, peak RSS %.0f MB, test acc %.4f%s; wrote %s"
           % (job["id"], m["wall_time_s"], m["cpu_time_s"], m["peak_rss_mb"], m["test_acc"][-1],
+             ", %.3f x the floor timed in this process" % m["over_paired_floor"] if paired else "",
              args.out))
     return 0
 

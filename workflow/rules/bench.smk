@@ -14,6 +14,7 @@ rule train:
     params:
         python=lambda wc: venv_python(config, wc.framework),
         args=lambda wc: bench_args(config, wc.network),
+        paired=lambda wc: paired_floor_args(config, wc.framework, wc.device),
         header=TIMELINE_HEADER,
     threads: THREADS
     priority: repeat_round
@@ -26,7 +27,7 @@ rule train:
         "{params.python} -m workflow.bench run --no-progress"
         " --framework {wildcards.framework} --device {wildcards.device}"
         " --network {wildcards.network} --repeat {wildcards.repeat}"
-        " --data {input.data} --out {output.json} --threads {threads} {params.args}"
+        " --data {input.data} --out {output.json} --threads {threads} {params.args} {params.paired}"
         " > {log} 2>&1"
         " && if [ ! -e {output.timeline} ]; then echo {params.header} > {output.timeline}; fi"
 

@@ -177,6 +177,16 @@ def bench_args(cfg, network, epochs=None, train_size=None):
     return " ".join(str(a) for a in args)
 
 
+def paired_floor_args(cfg, framework, device):
+    """`--paired-floor-epochs K` for the CPU runs in the floor's environment (StuCrs, NumPy by hand):
+    the floor timed again inside the run's process, so that its ratio to the floor is measured at
+    the machine's speed of that moment (`paired_floor_epochs`, 0 turns it off)."""
+    k = int(cfg.get("paired_floor_epochs", 2))
+    if k <= 0 or device != "cpu" or ENV_OF.get(framework, framework) != FLOOR_ENV:
+        return ""
+    return "--paired-floor-epochs %d" % k
+
+
 def repeat_round(wildcards):
     """Priority of a timed job: repeat 0 of every variant first, then repeat 1, ... (higher runs
     first). The repeats of one variant are so spread over the whole run, and a slow phase of the

@@ -4,8 +4,9 @@ One row per network x framework x device: median wall time with min-max over the
 speed-up against DeZero on the CPU (same network; > 1 means faster than DeZero), final test
 accuracy, CPU time and peak memory (medians), the GEMM floor of the network when its floor
 runs exist (the median of its repeats; the floor itself is listed as a row of framework
-``floor``), and the OpenBLAS kernel the NumPy-based variants multiplied with (``blas_kernel``;
-see workflow/bench/blas_kernel.py).
+``floor``), the ratio to the floor timed inside each run's own process (``over_paired_floor``,
+the median over the repeats; runs with ``--paired-floor-epochs`` only), and the OpenBLAS kernel
+the NumPy-based variants multiplied with (``blas_kernel``; see workflow/bench/blas_kernel.py).
 """
 
 import sys
@@ -18,7 +19,7 @@ from pipeline_common import (DEVICE_ORDER, FRAMEWORK_ORDER, NETWORK_ORDER,
 COLUMNS = ["network", "framework", "device", "variant", "repeats_ok", "repeats_total",
            "wall_time_median_s", "wall_time_min_s", "wall_time_max_s", "speedup_vs_dezero",
            "test_acc", "cpu_time_median_s", "peak_rss_median_mb", "gemm_floor_s",
-           "wall_over_floor", "blas_kernel", "status"]
+           "wall_over_floor", "over_paired_floor", "blas_kernel", "status"]
 
 
 def summarise(results, floors=()):
@@ -46,6 +47,7 @@ def summarise(results, floors=()):
                 r = ok[(ok["framework"] == fw) & (ok["device"] == dev)]
                 statuses = sorted(set(allr["status"]))
                 med = float(r["wall_time_s"].median()) if len(r) else nan
+                paired = r["over_paired_floor"].dropna()
                 rows.append({
                     "network": net, "framework": fw, "device": dev,
                     "variant": allr["variant"].iloc[0],
@@ -61,6 +63,7 @@ def summarise(results, floors=()):
                     "gemm_floor_s": floor,
                     "wall_over_floor": med / floor if len(r) and floor == floor and floor > 0
                     else nan,
+                    "over_paired_floor": float(paired.median()) if len(paired) else nan,
                     "blas_kernel": ",".join(sorted({k for k in r["blas_kernel"] if k})),
                     "status": ",".join(statuses),
                 })
@@ -79,7 +82,9 @@ def to_markdown(df, n_results):
         "median wall time divided by the variant's (> 1 is faster than DeZero). Accuracy: final "
         "test accuracy (median). CPU time: user + system of the process and its children over "
         "the timed region. Floor: the network's GEMMs alone, timed with NumPy (lower bound; median "
-        "of its repeats). "
+        "of its repeats). × floor, same process: each run's median epoch over the floor's epochs "
+        "timed inside that run's process (median over the repeats; StuCrs and NumPy by hand), "
+        "which a slow phase of a shared machine slows alike. "
         "NumPy by hand: the dense networks' training step written out in plain NumPy, no "
         "framework (what plain NumPy spends; StuCrs updates through the BLAS: axpy, and gemm for "
         "the dense weights). BLAS kernel: the OpenBLAS kernel NumPy "
@@ -87,8 +92,9 @@ def to_markdown(df, n_results):
         "TensorFlow use their own libraries).",
         "",
         "| network | framework (device) | repeats | wall time [s] | speed-up vs DeZero | "
-        "test accuracy | CPU time [s] | peak memory [MB] | × GEMM floor | BLAS kernel |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "test accuracy | CPU time [s] | peak memory [MB] | × GEMM floor | × floor, same process | "
+        "BLAS kernel |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for _, r in df.iterrows():
         wall = _fmt(r["wall_time_median_s"], ".2f")
@@ -97,11 +103,12 @@ def to_markdown(df, n_results):
         reps = "%d/%d" % (r["repeats_ok"], r["repeats_total"])
         if r["status"] not in ("ok", ""):
             reps += " (%s)" % r["status"]
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             r["network"], r["variant"], reps, wall, _fmt(r["speedup_vs_dezero"], ".2f", "×"),
             _fmt(100 * r["test_acc"], ".2f", " %") if is_finite(r["test_acc"]) else "–",
             _fmt(r["cpu_time_median_s"], ".2f"), _fmt(r["peak_rss_median_mb"], ".0f"),
-            _fmt(r["wall_over_floor"], ".1f", "×"), r["blas_kernel"] or "–"))
+            _fmt(r["wall_over_floor"], ".1f", "×"), _fmt(r["over_paired_floor"], ".2f", "×"),
+            r["blas_kernel"] or "–"))
     lines += ["", "%d result file(s). Machine-readable: `results/summary.csv`." % n_results, ""]
     return "\n".join(lines)
 

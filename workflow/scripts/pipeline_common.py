@@ -126,11 +126,12 @@ def runs_table(results):
             "test_acc": _num(test_acc[-1]) if test_acc else float("nan"),
             "epochs": (res.get("params") or {}).get("epochs"),
             "blas_kernel": numpy_blas_kernel(res),
+            "over_paired_floor": _num(m.get("over_paired_floor")),
         })
     return pd.DataFrame(rows, columns=[
         "job_id", "network", "framework", "device", "repeat", "variant", "status", "message",
         "wall_time_s", "time_to_first_batch_s", "cpu_time_s", "cpu_user_s", "cpu_sys_s",
-        "peak_rss_mb", "test_acc", "epochs", "blas_kernel"])
+        "peak_rss_mb", "test_acc", "epochs", "blas_kernel", "over_paired_floor"])
 
 
 def epochs_table(results):

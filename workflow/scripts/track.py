@@ -43,7 +43,7 @@ SHA_TAG = "result_sha256"
 EPOCH_METRICS = {"train_loss": "train_loss", "train_acc": "train_acc", "test_loss": "test_loss",
                  "test_acc": "test_acc", "epoch_times_s": "epoch_time_s"}
 TOTAL_METRICS = ["wall_time_s", "time_to_first_batch_s", "cpu_user_s", "cpu_sys_s",
-                 "cpu_time_s", "peak_rss_mb"]
+                 "cpu_time_s", "peak_rss_mb", "over_paired_floor"]
 TIMELINE_POINTS = 600  # timeline samples logged as metrics (the full CSV is an artifact)
 BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch call
 ATTEMPTS = 6
