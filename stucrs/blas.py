@@ -77,22 +77,38 @@ def _loaded_blas_libraries():
     return sorted(paths, key=lambda p: not (p.startswith(numpy_home) and "numpy" in p))
 
 
-def _works(axpys, gemms):
-    """小さな配列で ``y += 2 x`` と ``C += 2 A.T @ B`` を計算させ、引数の渡し方 (型) が合っていることを確かめる。"""
-    for axpy_fn, gemm_fn, dtype in zip(axpys, gemms, (np.float32, np.float64)):
+def _axpy_works(axpys):
+    """小さな配列で ``y += 2 x`` を計算させ、引数の渡し方 (型) が合っていることを確かめる。"""
+    for fn, dtype in zip(axpys, (np.float32, np.float64)):
         x = np.array([1.0, 2.0, 3.0], dtype=dtype)
         y = np.ones(3, dtype=dtype)
-        axpy_fn(3, 2.0, x.ctypes.data, 1, y.ctypes.data, 1)
+        fn(3, 2.0, x.ctypes.data, 1, y.ctypes.data, 1)
         if not np.array_equal(y, np.array([3.0, 5.0, 7.0], dtype=dtype)):
             return False
+    return True
+
+
+def _gemms(lib, prefix, suffix, int_t):
+    """axpy と同じ名前の付け方の ``cblas_?gemm`` (float32, float64)。ないか、小さな行列で
+    ``C += 2 A.T @ B`` が正しく計算できなければ (None, None)。"""
+    try:
+        gemms = [getattr(lib, prefix + c + "gemm" + suffix) for c in "sd"]
+    except AttributeError:
+        return None, None
+    for fn, real, dtype in zip(gemms, (ctypes.c_float, ctypes.c_double), (np.float32, np.float64)):
+        # (並び, A の転置, B の転置, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+        fn.argtypes = ([ctypes.c_int] * 3 + [int_t] * 3
+                       + [real, ctypes.c_void_p, int_t, ctypes.c_void_p, int_t,
+                          real, ctypes.c_void_p, int_t])
+        fn.restype = None
         a = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=dtype)  # (K, M) = (3, 2)
         b = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 0.0], [1.0, 1.0, 1.0]], dtype=dtype)  # (3, 3)
         c = np.ones((2, 3), dtype=dtype)
-        gemm_fn(_ROW_MAJOR, _TRANS, _NO_TRANS, 2, 3, 3, 2.0, a.ctypes.data, 2, b.ctypes.data, 3,
-                1.0, c.ctypes.data, 3)
+        fn(_ROW_MAJOR, _TRANS, _NO_TRANS, 2, 3, 3, 2.0, a.ctypes.data, 2, b.ctypes.data, 3,
+           1.0, c.ctypes.data, 3)
         if not np.array_equal(c, 1 + 2 * (a.T @ b)):
-            return False
-    return True
+            return None, None
+    return tuple(gemms)
 
 
 def _look_up():
@@ -113,24 +129,23 @@ def _look_up():
         for prefix, suffix, int_t in _NAMINGS:
             try:
                 axpys = [getattr(lib, prefix + c + "axpy" + suffix) for c in "sd"]
-                gemms = [getattr(lib, prefix + c + "gemm" + suffix) for c in "sd"]
             except AttributeError:
                 continue
-            for axpy_fn, gemm_fn, real in zip(axpys, gemms, (ctypes.c_float, ctypes.c_double)):
+            for axpy_fn, real in zip(axpys, (ctypes.c_float, ctypes.c_double)):
                 axpy_fn.argtypes = [int_t, real, ctypes.c_void_p, int_t, ctypes.c_void_p, int_t]
-                # (並び, A の転置, B の転置, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
-                gemm_fn.argtypes = ([ctypes.c_int] * 3 + [int_t] * 3
-                                    + [real, ctypes.c_void_p, int_t, ctypes.c_void_p, int_t,
-                                       real, ctypes.c_void_p, int_t])
-                axpy_fn.restype = gemm_fn.restype = None
-            if not _works(axpys, gemms):
+                axpy_fn.restype = None
+            if not _axpy_works(axpys):
                 continue
+            gemms = _gemms(lib, prefix, suffix, int_t)  # なければ (None, None): axpy だけ使う
             limit = 2 ** (8 * ctypes.sizeof(int_t) - 1) - 1
             _routines = {np.dtype(np.float32): (axpys[0], gemms[0], limit),
                          np.dtype(np.float64): (axpys[1], gemms[1], limit)}
-            _status = "%s?axpy%s and %s?gemm%s of %s" % (prefix, suffix, prefix, suffix, path)
+            found = "%s?axpy%s" % (prefix, suffix)
+            if gemms[0] is not None:
+                found += " and %s?gemm%s" % (prefix, suffix)
+            _status = "%s of %s" % (found, path)
             return
-    _status = "not found: no BLAS library with cblas_?axpy and cblas_?gemm is loaded (NumPy computes it)"
+    _status = "not found: no BLAS library with cblas_?axpy is loaded (NumPy computes it)"
 
 
 def axpy(alpha, x, y):
@@ -201,7 +216,7 @@ def gemm_update(alpha, a, b, c):
     if _routines is None:
         _look_up()
     routine = _routines.get(c.dtype)
-    if routine is None:
+    if routine is None or routine[1] is None:  # BLAS なし、または axpy だけの BLAS
         return False
     if k == 0 or c.size == 0:
         return True  # 足すものがない (空の配列の歩幅は 0 のことがあるので、並びを見る前に)

@@ -347,16 +347,16 @@ class DeferredGrad(Variable):
     """``a.T @ b`` の形の勾配を、配列が要るときまで計算しないでおく Variable。
 
     全結合 ``y = x @ W + b`` の重みの勾配は ``gW = x.T @ gy`` という行列積そのものです。逆伝播では
-    この積を計算せずに ``x`` (のコピー) と ``gy`` だけを持っておき、``data`` が初めて読まれたときに
+    この積を計算せずに ``x`` と ``gy`` (のコピー) だけを持っておき、``data`` が初めて読まれたときに
     計算します。読む側から見ればふつうの勾配 (``W.grad.data`` はいつ読んでも ``x.T @ gy``) です。
 
     SGD はこの勾配を読まずに :meth:`factors` を取り出し、``W -= lr * (x.T @ gy)`` を BLAS の gemm
     1 回で計算します (:func:`stucrs.blas.gemm_update`)。勾配の配列を書いて読み直す分のメモリの往復が
     なくなります。フックや Adam などが ``data`` を読めば、その時点でふつうの配列になります。
 
-    ``a`` は作った側 (:class:`stucrs.functions.Linear`) がコピーを渡すので、あとで入力の配列が書き
-    換えられても勾配は変わりません。``b`` は逆伝播で作られた勾配の配列です (StuCrs の関数は受け取った
-    勾配の配列をその場で書き換えません)。
+    ``a`` と ``b`` は作った側 (:class:`stucrs.functions.Linear` と ``MatMul`` の逆伝播) がコピーを
+    渡すので、あとで入力の配列や、同じ配列を共有する別の変数の勾配がその場で書き換えられても、この
+    勾配は変わりません。
 
     A gradient of the form ``a.T @ b`` (a dense layer's weight gradient) that is computed when its
     ``data`` is first read; SGD adds it to the weight with one BLAS gemm instead.

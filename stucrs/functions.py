@@ -392,7 +392,11 @@ class Linear(Function):
 def _linear_grads_array(x, W, b, gy):
     """linear の勾配 (gx, gW, gb) を配列で求めて Variable にする。要らない勾配は None。"""
     gx = Variable(gy @ W.data.T) if x.requires_grad else None
-    gW = _weight_grad(x.data, gy) if W.requires_grad else None
+    gW = None
+    if W.requires_grad:
+        # 末端の重み (Parameter など) の勾配は更新まで読まれないことが多いので、積を後回しにする。
+        # 途中の変数の勾配は次の逆伝播ですぐに読まれるので、そのまま計算する
+        gW = _weight_grad(x.data, gy) if W.creator is None else Variable(x.data.T @ gy)
     gb = None
     if b is not None and b.requires_grad:
         gb = Variable(utils.sum_to(gy, b.shape))
@@ -400,9 +404,9 @@ def _linear_grads_array(x, W, b, gy):
 
 
 def _weight_grad(x, gy):
-    """全結合の重みの勾配 ``x.T @ gy`` を Variable にする。
+    """末端の重みの勾配 ``x.T @ gy`` を Variable にする。
 
-    NumPy の float の大きな重みでは積を計算せず、``x`` のコピーと ``gy`` を持つ
+    NumPy の float の大きな重みでは積を計算せず、``x`` と ``gy`` のコピーを持つ
     :class:`~stucrs.core.DeferredGrad` にする: SGD はこれを読まずに、重みの更新と行列積を BLAS の
     gemm 1 回にまとめる (第 16 章 16 節)。持っておく 2 つの配列が勾配の配列より大きくならない
     とき (バッチが重みの大きさに比べて小さいとき) だけそうする。
@@ -411,7 +415,9 @@ def _weight_grad(x, gy):
     k = gy.shape[1]
     if (type(x) is np.ndarray and type(gy) is np.ndarray and x.dtype == gy.dtype
             and x.dtype in _BLAS_DTYPES and m * k > utils.FLAT_BLOCK and n * (m + k) <= m * k):
-        return DeferredGrad(x.copy(), gy)  # コピー: あとで入力の配列が書き換えられても勾配は変わらない
+        # コピー: あとで入力の配列や、同じ配列を共有する別の勾配 (足し算の逆伝播は gy をそのまま
+        # 両方に渡す) がその場で書き換えられても、この勾配は変わらない
+        return DeferredGrad(x.copy(order="K"), gy.copy(order="K"))  # 並びも同じ: 積は同じ値
     return Variable(x.T @ gy)
 
 

@@ -381,8 +381,8 @@ def test_floor(prepared, outdir):
 
 
 def test_paired_floor_is_timed_in_the_runs_process(prepared, outdir):
-    """run --paired-floor-epochs K: K floor epochs in the run's own process (1 before, 2 after the
-    training for K = 3), and the run's median epoch over their median."""
+    """run --paired-floor-epochs K: K floor epochs in the run's own process right after the
+    training, and the run's median epoch over their median."""
     out = outdir / "mlp1-stucrs-paired.json"
     r = run_job("stucrs", prepared, out, *MLP_ARGS, "--paired-floor-epochs", 3)
     m = json.loads(out.read_text())["metrics"]

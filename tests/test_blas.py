@@ -188,6 +188,16 @@ def test_gemm_cases_the_blas_does_not_take_leave_c_untouched(case):
     np.testing.assert_array_equal(c, before)
 
 
+@pytest.mark.skipif(not LINUX, reason="the loaded BLAS is found through /proc/self/maps on Linux")
+def test_a_blas_without_gemm_still_gives_its_axpy(monkeypatch):
+    monkeypatch.setattr(blas, "_gemms", lambda *args: (None, None))
+    x, y = _pair(BIG, np.float32)
+    assert blas.axpy(1.0, x, y) is True
+    assert "axpy" in blas.blas_status() and "gemm" not in blas.blas_status(), blas.blas_status()
+    a, b, c = _pair((64, 300), np.float32)[0], _pair((64, 200), np.float32)[0], np.zeros((300, 200), np.float32)
+    assert blas.gemm_update(1.0, a, b, c) is False and not c.any()
+
+
 def _in_fresh_interpreter(code, **env):
     full = dict(os.environ, **env)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -13,8 +13,8 @@ The operands are random float32 arrays allocated once per batch size, outside th
 Written as a result JSON of framework ``floor`` (no losses).
 
 ``run --paired-floor-epochs K`` times the same products inside the training run's own process
-(:func:`paired_floor_epochs`, half of the K epochs before the training and half after it, outside
-the timed region): a slow phase of a shared machine then slows both alike, and the run's
+(:func:`paired_floor_epochs`, K epochs right after the training, outside the timed region): a slow
+phase of a shared machine then slows both alike, and the run's
 ``over_paired_floor`` (median epoch over median floor epoch) is the ratio to the floor with the
 machine's speed of that moment.
 
