@@ -347,16 +347,20 @@ class DeferredGrad(Variable):
     """``a.T @ b`` の形の勾配を、配列が要るときまで計算しないでおく Variable。
 
     全結合 ``y = x @ W + b`` の重みの勾配は ``gW = x.T @ gy`` という行列積そのものです。逆伝播では
-    この積を計算せずに ``x`` と ``gy`` (のコピー) だけを持っておき、``data`` が初めて読まれたときに
+    この積を計算せずに ``x`` (のコピー) と ``gy`` だけを持っておき、``data`` が初めて読まれたときに
     計算します。読む側から見ればふつうの勾配 (``W.grad.data`` はいつ読んでも ``x.T @ gy``) です。
 
     SGD はこの勾配を読まずに :meth:`factors` を取り出し、``W -= lr * (x.T @ gy)`` を BLAS の gemm
     1 回で計算します (:func:`stucrs.blas.gemm_update`)。勾配の配列を書いて読み直す分のメモリの往復が
     なくなります。フックや Adam などが ``data`` を読めば、その時点でふつうの配列になります。
 
-    ``a`` と ``b`` は作った側 (:class:`stucrs.functions.Linear` と ``MatMul`` の逆伝播) がコピーを
-    渡すので、あとで入力の配列や、同じ配列を共有する別の変数の勾配がその場で書き換えられても、この
-    勾配は変わりません。
+    ``a`` は作った側 (:class:`stucrs.functions.Linear` と ``MatMul`` の逆伝播) がコピーを渡すので、
+    あとで入力の配列が書き換えられても勾配は変わりません。``b`` は逆伝播で作られた勾配の配列です。
+    StuCrs の関数は受け取った勾配の配列をその場で書き換えず、:class:`~stucrs.optimizers.Optimizer` は
+    フックを呼ぶ前にこの勾配を計算しておくので、DeZero 流に ``param.grad.data += ...`` と書いた
+    フックも安全です。フックの外で勾配の配列をその場で書き換えるコードは、同じ配列を共有する別の勾配
+    (足し算の逆伝播は ``gy`` をそのまま両方に渡す) も変えてしまうので、StuCrs のフックのように新しい
+    Variable に差し替えてください。
 
     A gradient of the form ``a.T @ b`` (a dense layer's weight gradient) that is computed when its
     ``data`` is first read; SGD adds it to the weight with one BLAS gemm instead.

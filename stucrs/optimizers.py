@@ -43,6 +43,8 @@ class Optimizer:
         if self.target is None:
             raise RuntimeError(f"{type(self).__name__}.update(): call setup(model) first")
         params = [p for p in self.target.params() if p.grad is not None]
+        if self.hooks:
+            _compute_deferred(params)
         for f in self.hooks:
             f(params)
         for param in params:
@@ -57,6 +59,18 @@ class Optimizer:
         """更新の前に ``f(params)`` を呼ぶフックを足す (WeightDecay, ClipGrad など)。"""
         self.hooks.append(f)
         return self
+
+
+def _compute_deferred(params):
+    """後回しにした勾配 (:class:`~stucrs.core.DeferredGrad`) をすべて計算しておく (フックの前に)。
+
+    フックは勾配を読み、DeZero 流のフックは ``param.grad.data += ...`` とその場で書き換える。
+    後回しの勾配が持つ ``gy`` は別の変数の勾配と配列を共有していることがあるので、どのフックも
+    動く前に、書き換えられていない ``gy`` から計算しておく。
+    """
+    for p in params:
+        if type(p.grad) is DeferredGrad:
+            p.grad.data  # noqa: B018 - 読むと計算される
 
 
 def _state(store, param, xp):
