@@ -150,7 +150,7 @@ def run(args):
     adapter, perms = prepare_adapter(args, mod, spec, params)
     n_train, n_test = params["train_size"], params["test_size"]
     epochs, batch_size = params["epochs"], params["batch_size"]
-    paired = getattr(args, "paired_floor_epochs", 0) if args.device == "cpu" else 0
+    paired = args.paired_floor_epochs if args.device == "cpu" else 0
 
     n_train_b = networks.n_batches(n_train, batch_size)
     n_test_b = networks.n_batches(n_test, batch_size)
