@@ -381,15 +381,25 @@ def test_floor(prepared, outdir):
 
 
 def test_paired_floor_is_timed_in_the_runs_process(prepared, outdir):
-    """run --paired-floor-epochs K: K floor epochs in the run's own process right after the
-    training, and the run's median epoch over their median."""
+    """run --paired-floor-epochs K: the last K epochs are each followed by one floor epoch in the
+    run's own process, and the ratio is the median over these pairs of epoch / floor epoch."""
     out = outdir / "mlp1-stucrs-paired.json"
-    r = run_job("stucrs", prepared, out, *MLP_ARGS, "--paired-floor-epochs", 3)
+    r = run_job("stucrs", prepared, out, "--train-size", 1000, "--test-size", 500, "--epochs", 3,
+                "--lr", 0.1, "--paired-floor-epochs", 2)
     m = json.loads(out.read_text())["metrics"]
-    assert len(m["paired_floor_epoch_s"]) == 3 and all(t > 0 for t in m["paired_floor_epoch_s"])
-    assert m["over_paired_floor"] == pytest.approx(
-        statistics.median(m["epoch_times_s"]) / statistics.median(m["paired_floor_epoch_s"]))
+    assert len(m["epoch_times_s"]) == 3
+    assert len(m["paired_floor_epoch_s"]) == 2 and all(t > 0 for t in m["paired_floor_epoch_s"])
+    pairs = [t / f for t, f in zip(m["epoch_times_s"][1:], m["paired_floor_epoch_s"])]
+    assert m["over_paired_floor"] == pytest.approx(statistics.median(pairs))
     assert "x the floor timed in this process" in r.stdout
+    # the floor epochs are outside the timed region: the wall time is the epochs' (and the
+    # set-up of the first batch), not the epochs plus the floor
+    assert m["wall_time_s"] < sum(m["epoch_times_s"]) + 0.5 * sum(m["paired_floor_epoch_s"]) + 0.5
+
+    out = outdir / "mlp1-stucrs-paired-all.json"
+    run_job("stucrs", prepared, out, *MLP_ARGS, "--paired-floor-epochs", 9)  # more than the epochs
+    m = json.loads(out.read_text())["metrics"]
+    assert len(m["paired_floor_epoch_s"]) == len(m["epoch_times_s"]) == 2
 
 
 def test_paired_floor_runs_the_floors_products(monkeypatch):
@@ -399,9 +409,70 @@ def test_paired_floor_runs_the_floors_products(monkeypatch):
     monkeypatch.setattr(floor._Operands, "test", lambda self: calls.__setitem__("test", calls["test"] + 1))
     spec = networks.get_spec("mlp2")
     params = {"batch_size": 100, "train_size": 1050, "test_size": 250}
-    assert floor.paired_floor_epochs(spec, params, 0, seed=0) == []
-    times = floor.paired_floor_epochs(spec, params, 2, seed=0)
-    assert len(times) == 2 and calls == {"train": 2 * 11, "test": 2 * 3}  # every batch, per epoch
+    assert floor.paired_floor_epoch(spec, params, seed=0) > 0
+    assert calls == {"train": 11, "test": 3}  # every batch of one epoch
+
+
+_METER_SCRIPT = r"""
+import json, sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from workflow.bench import record
+
+def busy(seconds):
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        pass
+
+meter = record.ResourceMeter(interval=0.05).start()
+time.sleep(0.3)
+if sys.argv[2] == "pause":
+    with meter.paused():
+        busy(0.6)  # CPU seconds that must not be counted
+        block = np.ones(256 * 2 ** 20 // 8)  # 256 MiB, touched, freed before the pause ends
+        del block
+        record.release_free_memory()
+else:
+    block = np.ones(256 * 2 ** 20 // 8)
+    del block
+time.sleep(0.3)
+meter.stop()
+print(json.dumps({"wall": meter.wall_s, "cpu": meter.cpu_user_s + meter.cpu_sys_s, "rows": meter.rows,
+                  "peak": meter.peak_rss_mb, "lifetime": record.peak_rss_mb()}))
+"""
+
+
+def _meter_in_a_fresh_process(mode):
+    # Through a shell that forks (the `; exit` keeps bash from exec-ing Python in its own place):
+    # Linux carries the peak RSS across exec, and a child exec-ed straight from this pytest process
+    # would start with pytest's peak as its own.
+    proc = subprocess.run(["bash", "-c", '"$0" -c "$1" "$2" "$3"; exit $?', sys.executable,
+                           _METER_SCRIPT, str(REPO), mode], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_meter_leaves_a_paused_stretch_out():
+    """ResourceMeter.paused(): wall and CPU seconds, the timeline and the peak RSS leave out what
+    runs inside the pause (the paired floor's epochs). In a fresh process: the peak RSS is the
+    process's own."""
+    r = _meter_in_a_fresh_process("pause")
+    assert 0.55 < r["wall"] < 0.85, r["wall"]
+    assert r["cpu"] < 0.3
+    rows = r["rows"]
+    times = [row[0] for row in rows]
+    assert times == sorted(times) and times[-1] < 0.85  # the timeline goes on without the gap
+    assert len(rows) >= 6
+    cpu_on_timeline = sum(row[1] / 100 * (row[0] - prev[0]) for prev, row in zip([(0.0,)] + rows, rows))
+    assert cpu_on_timeline < 0.3  # the busy pause is not on it
+    assert r["peak"] < r["lifetime"] - 128  # the 256 MiB of the pause are not counted
+    assert max(row[3] for row in rows) <= r["peak"] + 1
+
+
+def test_meter_without_a_pause_counts_the_lifetime_peak():
+    r = _meter_in_a_fresh_process("no-pause")
+    assert r["peak"] == pytest.approx(r["lifetime"]) and r["peak"] > 256
+    assert 0.55 < r["wall"] < 2.0
 
 
 def test_floor_with_torch_matrix_products(prepared, outdir):

@@ -101,7 +101,7 @@ def test_paired_floor_reaches_the_runs_in_the_floors_environment(repo):
     runs = [line for line in proc.output.splitlines() if "workflow.bench run" in line]
     assert runs, proc.output[-3000:]
     for line in runs:
-        paired = "--paired-floor-epochs 2" in line
+        paired = "--paired-floor-epochs 5" in line
         assert paired == ("--framework stucrs" in line or "--framework numpy" in line), line
     assert not any("--paired-floor-epochs" in line for line in proc.output.splitlines()
                    if "workflow.bench floor" in line or "workflow.bench profile" in line)

@@ -107,9 +107,10 @@ def build_parser():
     p.add_argument("--framework", required=True, choices=FRAMEWORKS)
     _add_common(p, data_required=True)
     p.add_argument("--paired-floor-epochs", type=nonneg_int, default=0, metavar="K",
-                   help="also time K epochs of the GEMM floor with this process's NumPy right after "
-                        "the training (outside the timed region), and record the run's median epoch "
-                        "over theirs (metrics.over_paired_floor); CPU only; default 0")
+                   help="follow each of the last K training epochs by one epoch of the GEMM floor "
+                        "with this process's NumPy (outside the timed region), and record the median "
+                        "over these pairs of epoch / floor epoch (metrics.over_paired_floor); K above "
+                        "the epochs means every epoch; CPU only; default 0")
 
     p = sub.add_parser("floor", help="time only the GEMMs of the same shapes and steps (NumPy/CuPy)")
     _add_common(p, data_required=False)

@@ -13,10 +13,10 @@ The operands are random float32 arrays allocated once per batch size, outside th
 Written as a result JSON of framework ``floor`` (no losses).
 
 ``run --paired-floor-epochs K`` times the same products inside the training run's own process
-(:func:`paired_floor_epochs`, K epochs right after the training, outside the timed region): a slow
-phase of a shared machine then slows both alike, and the run's
-``over_paired_floor`` (median epoch over median floor epoch) is the ratio to the floor with the
-machine's speed of that moment.
+(:func:`paired_floor_epoch`, one floor epoch right after each of the run's last K epochs, outside
+the timed region): a slow phase of a shared machine then slows an epoch and its floor epoch alike,
+and the run's ``over_paired_floor`` (the median over the pairs of epoch / floor epoch) is the ratio
+to the floor at the machine's speed of that moment.
 
 ``--library torch`` times the same products with PyTorch's tensors instead (run it with the torch
 environment's Python): the two floors side by side say how much of a gap between StuCrs and PyTorch
@@ -106,19 +106,20 @@ def _epoch(ops, train_batches, test_batches, sync, after_batch=None):
     return time.perf_counter() - t0
 
 
-def paired_floor_epochs(spec, params, epochs, seed):
-    """Seconds of ``epochs`` floor epochs with this process's NumPy, for ``run``'s paired floor.
+def paired_floor_epoch(spec, params, seed):
+    """Seconds of one floor epoch with this process's NumPy, for ``run``'s paired floor.
 
     The same products as ``floor`` for the run's network, batch size and data sizes (``params``
-    after the data is loaded). The operands are made for these epochs and freed after them, so
-    that they are not part of the run's memory.
+    after the data is loaded). The operands are made for this epoch and freed after it, so that
+    they are not part of the run's memory between its floor epochs.
     """
     import numpy as np
-    if epochs <= 0:
-        return []
     ops, train_batches, test_batches = _plan(np.asarray, spec, params["batch_size"],
                                              params["train_size"], params["test_size"], seed)
-    return [_epoch(ops, train_batches, test_batches, lambda: None) for _ in range(epochs)]
+    seconds = _epoch(ops, train_batches, test_batches, lambda: None)
+    del ops
+    record.release_free_memory()
+    return seconds
 
 
 def _cupy_status():

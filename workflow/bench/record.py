@@ -4,6 +4,7 @@ Imports nothing heavy at module level (psutil and the standard library only), so
 before NumPy and the frameworks are imported.
 """
 
+import contextlib
 import json
 import os
 import platform
@@ -121,6 +122,22 @@ def process_rss_mb(proc=None):
     return total / 2 ** 20
 
 
+def release_free_memory():
+    """Hand the C heap's free memory back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    After the paired floor's operands are freed, glibc keeps their pages for later allocations,
+    and the run's sampled RSS would go on counting them."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl without it, Windows)
+        return False
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)
+    return True
+
+
 def peak_rss_mb():
     """Lifetime peak RSS of this process (and of its largest reaped child), MiB."""
     if resource is None:  # pragma: no cover
@@ -147,6 +164,7 @@ class CpuSampler:
         self._stop = threading.Event()
         self._thread = None
         self._lock = threading.Lock()
+        self._paused_at = None
 
     def start(self):
         self._t0 = self._prev_t = time.perf_counter()
@@ -157,6 +175,8 @@ class CpuSampler:
 
     def _sample(self):
         with self._lock:
+            if self._paused_at is not None:
+                return
             now = time.perf_counter()
             cpu = sum(process_cpu_times(self._proc))
             rss = process_rss_mb(self._proc)
@@ -172,6 +192,20 @@ class CpuSampler:
         while not self._stop.wait(self.interval):
             self._sample()
 
+    def pause(self):
+        """Stop sampling (after one last sample) until ``resume``."""
+        self._sample()
+        with self._lock:
+            self._paused_at = time.perf_counter()
+
+    def resume(self):
+        """Sample again; the timeline's ``t_s`` goes on from where ``pause`` left it."""
+        with self._lock:
+            now = time.perf_counter()
+            self._t0 += now - self._paused_at  # the paused time is not on the timeline
+            self._prev_t, self._prev_cpu = now, sum(process_cpu_times(self._proc))
+            self._paused_at = None
+
     def stop(self):
         if self._thread is None:
             return self.rows
@@ -183,10 +217,18 @@ class CpuSampler:
 
 
 class ResourceMeter:
-    """Wall clock, CPU user/system (process + children) and timeline over a timed region."""
+    """Wall clock, CPU user/system (process + children) and timeline over a timed region.
+
+    ``with meter.paused():`` leaves a stretch out of all of them (``run``'s paired floor epochs
+    between the training epochs): wall and CPU seconds are summed over the timed stretches only,
+    the timeline skips the pause, and the peak RSS is the lifetime peak up to the first pause
+    together with the sampled RSS of the stretches after it, so that memory allocated and freed
+    during a pause is not counted.
+    """
 
     def __init__(self, interval=0.5):
         self.sampler = CpuSampler(interval)
+        self._peak_at_first_pause = None
 
     def __enter__(self):
         return self.start()
@@ -195,15 +237,36 @@ class ResourceMeter:
         self.sampler.start()
         self.cpu0 = process_cpu_times()
         self.t0 = time.perf_counter()
+        self._wall = 0.0
+        self._cpu = (0.0, 0.0)
         return self
 
+    def _close_stretch(self):
+        now, cpu1 = time.perf_counter(), process_cpu_times()
+        self._wall += now - self.t0
+        self._cpu = (self._cpu[0] + cpu1[0] - self.cpu0[0], self._cpu[1] + cpu1[1] - self.cpu0[1])
+
+    @contextlib.contextmanager
+    def paused(self):
+        """Leave the body out of the measurement (see the class)."""
+        self._close_stretch()
+        self.sampler.pause()
+        if self._peak_at_first_pause is None:
+            self._peak_at_first_pause = peak_rss_mb()
+        try:
+            yield self
+        finally:
+            self.sampler.resume()
+            self.cpu0 = process_cpu_times()
+            self.t0 = time.perf_counter()
+
     def stop(self):
-        self.wall_s = time.perf_counter() - self.t0
-        cpu1 = process_cpu_times()
+        self._close_stretch()
+        self.wall_s = self._wall
         self.rows = self.sampler.stop()
-        self.cpu_user_s = cpu1[0] - self.cpu0[0]
-        self.cpu_sys_s = cpu1[1] - self.cpu0[1]
-        self.peak_rss_mb = max(peak_rss_mb(), self.sampler.max_rss_mb)
+        self.cpu_user_s, self.cpu_sys_s = self._cpu
+        lifetime = peak_rss_mb() if self._peak_at_first_pause is None else self._peak_at_first_pause
+        self.peak_rss_mb = max(lifetime, self.sampler.max_rss_mb)
         return self
 
     def __exit__(self, *exc):

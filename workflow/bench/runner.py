@@ -40,8 +40,8 @@ def empty_metrics():
         "wall_time_s": None, "epoch_times_s": [], "time_to_first_batch_s": None,
         "cpu_user_s": None, "cpu_sys_s": None, "cpu_time_s": None, "peak_rss_mb": None,
         "train_loss": [], "train_acc": [], "test_loss": [], "test_acc": [],
-        # run --paired-floor-epochs: the floor's epochs timed in the run's own process, and the
-        # run's median epoch over their median (None without them)
+        # run --paired-floor-epochs K: the floor epoch timed right after each of the last K
+        # epochs, and the median over these pairs of epoch / floor epoch (None without them)
         "paired_floor_epoch_s": [], "over_paired_floor": None,
     }
 
@@ -150,7 +150,10 @@ def run(args):
     adapter, perms = prepare_adapter(args, mod, spec, params)
     n_train, n_test = params["train_size"], params["test_size"]
     epochs, batch_size = params["epochs"], params["batch_size"]
-    paired = args.paired_floor_epochs if args.device == "cpu" else 0
+    # run --paired-floor-epochs K: the last K training epochs are each followed by one floor
+    # epoch, outside the timed region (not before the first batch: that would warm the process
+    # up and delay it, unlike the other frameworks' runs)
+    paired = min(args.paired_floor_epochs, epochs) if args.device == "cpu" else 0
 
     n_train_b = networks.n_batches(n_train, batch_size)
     n_test_b = networks.n_batches(n_test, batch_size)
@@ -191,14 +194,16 @@ def run(args):
                   % (job["id"], epoch, epochs, m["train_loss"][-1], m["train_acc"][-1],
                      m["test_loss"][-1], m["test_acc"][-1], m["epoch_times_s"][-1]),
                   file=sys.stderr, flush=True)
+            if epoch > epochs - paired:
+                with meter.paused():
+                    m["paired_floor_epoch_s"].append(floor.paired_floor_epoch(spec, params, args.seed))
     finally:
         meter.stop()
 
-    if paired:  # right after the training (not before it: that would warm the process up and
-        # delay its first batch, unlike the other frameworks' runs)
-        paired_times = floor.paired_floor_epochs(spec, params, paired, args.seed)
-        m["paired_floor_epoch_s"] = paired_times
-        m["over_paired_floor"] = statistics.median(m["epoch_times_s"]) / statistics.median(paired_times)
+    if paired:  # each pair an epoch and the floor epoch right after it: the machine's speed of
+        # that moment divides out, also where it drifts within the run
+        m["over_paired_floor"] = statistics.median(
+            t / f for t, f in zip(m["epoch_times_s"][-paired:], m["paired_floor_epoch_s"]))
     result = ok_result(job, params, m, meter, ttfb, mod.version(), args)
     write_result(args.out, result, meter.rows)
     print("%s: wall %.2f s, cpu %.2f s, peak RSS %.0f MB, test acc %.4f%s; wrote %s"

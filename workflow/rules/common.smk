@@ -179,9 +179,10 @@ def bench_args(cfg, network, epochs=None, train_size=None):
 
 def paired_floor_args(cfg, framework, device):
     """`--paired-floor-epochs K` for the CPU runs in the floor's environment (StuCrs, NumPy by hand):
-    the floor timed again inside the run's process, so that its ratio to the floor is measured at
-    the machine's speed of that moment (`paired_floor_epochs`, 0 turns it off)."""
-    k = int(cfg.get("paired_floor_epochs", 2))
+    a floor epoch inside the run's process after each of its last K epochs, so that each epoch's
+    ratio to the floor is measured at the machine's speed of that moment (`paired_floor_epochs`,
+    0 turns it off)."""
+    k = int(cfg.get("paired_floor_epochs", 5))
     if k <= 0 or device != "cpu" or ENV_OF.get(framework, framework) != FLOOR_ENV:
         return ""
     return "--paired-floor-epochs %d" % k

@@ -4,8 +4,9 @@ One row per network x framework x device: median wall time with min-max over the
 speed-up against DeZero on the CPU (same network; > 1 means faster than DeZero), final test
 accuracy, CPU time and peak memory (medians), the GEMM floor of the network when its floor
 runs exist (the median of its repeats; the floor itself is listed as a row of framework
-``floor``), the ratio to the floor timed inside each run's own process (``over_paired_floor``,
-the median over the repeats; runs with ``--paired-floor-epochs`` only), and the OpenBLAS kernel
+``floor``), the ratio to the floor timed inside each run's own process (``over_paired_floor``: per run the
+median of epoch / the floor epoch right after it, then the median over the repeats; runs with
+``--paired-floor-epochs`` only), and the OpenBLAS kernel
 the NumPy-based variants multiplied with (``blas_kernel``; see workflow/bench/blas_kernel.py).
 """
 
