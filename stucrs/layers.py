@@ -54,8 +54,14 @@ class Layer:
         outputs = self.forward(*inputs)
         if not isinstance(outputs, tuple):
             outputs = (outputs,)
-        self.inputs = [weakref.ref(x) for x in inputs if _weakrefable(x)]
-        self.outputs = [weakref.ref(y) for y in outputs if _weakrefable(y)]
+        # 毎ステップ呼ばれるので __setattr__ (パラメータの登録の確認) を通さずに書く。inputs と
+        # outputs はパラメータではないので、同じ名前のパラメータがあったときだけ登録から外す
+        d = self.__dict__
+        if "inputs" in d["_params"] or "outputs" in d["_params"]:
+            d["_params"].pop("inputs", None)
+            d["_params"].pop("outputs", None)
+        d["inputs"] = _weak_refs(inputs)
+        d["outputs"] = _weak_refs(outputs)
         return outputs if len(outputs) > 1 else outputs[0]
 
     def forward(self, *inputs):
@@ -64,16 +70,25 @@ class Layer:
 
     def params(self):
         """このレイヤ (と入れ子のレイヤ) のパラメータを順に返すジェネレータ。/ Yield all parameters."""
+        yield from self._param_list()
+
+    def _param_list(self, found=None):
+        """``params()`` と同じ順のパラメータのリスト (入れ子のレイヤごとにジェネレータを作らない)。"""
+        if found is None:
+            found = []
         for name in self._params:
             obj = self.__dict__[name]
-            if isinstance(obj, Layer):
-                yield from obj.params()
-            else:
-                yield obj
+            if not isinstance(obj, Layer):
+                found.append(obj)
+            elif type(obj).params is Layer.params:
+                obj._param_list(found)
+            else:  # params() を上書きしたレイヤはそれに従う
+                found.extend(obj.params())
+        return found
 
     def cleargrads(self):
         """すべてのパラメータの勾配をリセットする。/ Reset every parameter's gradient."""
-        for param in self.params():
+        for param in param_list(self):
             param.cleargrad()
 
     def to_cpu(self):
@@ -180,12 +195,22 @@ class Layer:
                 param.data = xp.asarray(arr.astype(param.data.dtype, copy=True))
 
 
-def _weakrefable(x):
-    try:
-        weakref.ref(x)
-        return True
-    except TypeError:
-        return False
+def param_list(target):
+    """``list(target.params())`` と同じリスト (Layer なら入れ子のジェネレータを作らずに集める)。"""
+    if isinstance(target, Layer) and type(target).params is Layer.params:
+        return target._param_list()
+    return list(target.params())
+
+
+def _weak_refs(objs):
+    """弱参照のリスト (弱参照を作れないもの、たとえば数や None は飛ばす)。"""
+    refs = []
+    for x in objs:
+        try:
+            refs.append(weakref.ref(x))
+        except TypeError:
+            pass
+    return refs
 
 
 # =============================================================================

@@ -21,6 +21,7 @@ import numpy as np
 
 from stucrs import blas, cuda
 from stucrs.core import DeferredGrad, Parameter, Variable
+from stucrs.layers import param_list
 
 __all__ = ["Optimizer", "SGD", "MomentumSGD", "AdaGrad", "AdaDelta", "Adam", "AdamW",
            "WeightDecay", "ClipGrad", "FreezeParam"]
@@ -42,7 +43,7 @@ class Optimizer:
         """勾配を持つすべてのパラメータを 1 ステップ更新する。/ One update step."""
         if self.target is None:
             raise RuntimeError(f"{type(self).__name__}.update(): call setup(model) first")
-        params = [p for p in self.target.params() if p.grad is not None]
+        params = [p for p in param_list(self.target) if p.grad is not None]
         if self.hooks:
             _compute_deferred(params)
         for f in self.hooks:

@@ -37,7 +37,7 @@ from workflow.bench.floor import gemm_shapes  # noqa: E402
 METRIC_KEYS = {"wall_time_s", "epoch_times_s", "time_to_first_batch_s", "cpu_user_s", "cpu_sys_s",
                "cpu_time_s", "peak_rss_mb", "train_loss", "train_acc", "test_loss", "test_acc",
                "paired_floor_epoch_s", "over_paired_floor"}
-ENV_KEYS = {"python", "framework_version", "numpy", "blas", "openblas_kernel", "malloc", "blas_update",
+ENV_KEYS = {"python", "framework_version", "numpy", "blas", "openblas_kernel", "malloc", "blas_update", "matmul_plan",
             "cpu_model", "cores", "threads", "git_commit", "data_sha256", "hostname", "platform"}
 PARAM_KEYS = {"epochs", "batch_size", "lr", "train_size", "test_size", "seed", "threads"}
 TOP_KEYS = {"schema_version", "job", "status", "message", "params", "metrics", "timeline_csv",
@@ -135,6 +135,12 @@ def check_result(res, out, framework, network, epochs):
         assert "axpy" in update and "gemm" in update and update.split(" of ", 1)[1], update
     elif framework in ("dezero", "tensorflow", "torch"):
         assert update == "StuCrs not loaded"
+    # which way StuCrs computed each large gy @ W.T (none in these small runs' shapes is required)
+    if framework == "stucrs":
+        assert isinstance(env["matmul_plan"], dict)
+        assert all(v in ("direct", "transposed", "measuring") for v in env["matmul_plan"].values())
+    elif framework in ("dezero", "tensorflow", "torch"):
+        assert env["matmul_plan"] == "StuCrs not loaded"
     timeline = out.with_name(res["timeline_csv"])
     assert timeline.name == out.name[:-5] + ".timeline.csv"
     rows = list(csv.reader(timeline.open()))

@@ -301,6 +301,16 @@ def test_accuracy():
     acc = F.accuracy(y, t)
     assert isinstance(acc, Variable)
     assert float(acc.data) == pytest.approx(0.75)
+    assert acc.data.dtype == np.float32 and acc.data.shape == () and type(acc.data) is np.ndarray
+    # Variables as well as arrays; labels as a column; float64 and integer scores
+    assert float(F.accuracy(Variable(y), Variable(t.reshape(4, 1))).data) == pytest.approx(0.75)
+    assert F.accuracy(y.astype(np.float64), t).data.dtype == np.float64
+    assert F.accuracy(np.array([[0, 3], [5, 1]]), np.array([1, 1])).data.dtype == np.float64
+    # the same value as the mean of the matches, in float64 before the cast (1 / 3 here)
+    y3 = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]], dtype=np.float32)
+    assert F.accuracy(y3, np.array([1, 1, 1])).data == np.float32(np.mean([True, False, False]))
+    with pytest.warns(RuntimeWarning):  # an empty batch: NaN, as NumPy's mean of nothing
+        assert np.isnan(F.accuracy(np.zeros((0, 2), dtype=np.float32), np.zeros(0, dtype=np.int64)).data)
 
 
 def test_dropout_train_and_test_mode():

@@ -52,6 +52,88 @@ def test_cleargrads_and_layer_call():
     assert all(p.grad is None for p in m.params())
 
 
+class WithFrozen(stucrs.Layer):
+    """A layer that overrides params() to leave one parameter out (e.g. a frozen embedding)."""
+
+    def __init__(self):
+        super().__init__()
+        self.trained = Parameter(np.ones(2, dtype=np.float32), name="trained")
+        self.frozen = Parameter(np.ones(2, dtype=np.float32), name="frozen")
+
+    def params(self):
+        yield self.trained
+
+    def forward(self, x):
+        return x * self.trained * self.frozen
+
+
+def test_nested_params_override_is_honoured_by_cleargrads_and_optimizers():
+    """Model.params(), cleargrads() and Optimizer.update() collect nested parameters without a
+    generator per layer (layers.param_list), and still ask a layer that overrides params()."""
+    from stucrs import optimizers
+
+    class Outer(stucrs.Model):
+        def __init__(self):
+            super().__init__()
+            self.a = Two()
+            self.f = WithFrozen()
+
+        def forward(self, x):
+            return self.f(self.a(x)[:, :2])
+
+    m = Outer()
+    assert [p.name for p in m.params()] == ["p", "W", "b", "trained"]
+    assert L.param_list(m) == list(m.params())
+    F.sum(m(np.ones((4, 2), dtype=np.float32))).backward()
+    assert m.f.frozen.grad is not None
+    frozen_before = m.f.frozen.data.copy()
+    optimizers.SGD(lr=0.1).setup(m).update()
+    np.testing.assert_array_equal(m.f.frozen.data, frozen_before)  # not updated: not in params()
+    assert not np.array_equal(m.f.trained.data, np.ones(2, dtype=np.float32))
+    m.cleargrads()
+    assert all(p.grad is None for p in m.params())
+    assert m.f.frozen.grad is not None  # cleargrads follows params() as well
+
+    class Duck:  # an optimizer target that is not a Layer, only has params()
+        def __init__(self):
+            self.w = Parameter(np.ones(3, dtype=np.float32))
+
+        def params(self):
+            yield self.w
+
+    duck = Duck()
+    duck.w.grad = Variable(np.ones(3, dtype=np.float32))
+    optimizers.SGD(lr=0.5).setup(duck).update()
+    np.testing.assert_array_equal(duck.w.data, np.full(3, 0.5, dtype=np.float32))
+
+
+def test_layer_call_records_weak_inputs_and_outputs():
+    """Layer.__call__ keeps weak references to its Variables (not to plain numbers), as DeZero does;
+    a parameter that happened to be named ``inputs`` is replaced and unregistered, as assigning
+    any plain value to a registered name does."""
+    import weakref
+
+    m = Two()
+    x = Variable(np.ones((4, 2), dtype=np.float32))
+    y = m(x)
+    assert [r() for r in m.inputs] == [x] and [r() for r in m.outputs] == [y]
+    assert all(isinstance(r, weakref.ref) for r in m.inputs + m.outputs)
+
+    class Scale(stucrs.Layer):
+        def __init__(self):
+            super().__init__()
+            self.inputs = Parameter(np.ones(1, dtype=np.float32), name="inputs")
+
+        def forward(self, x, k):
+            return x * k
+
+    s = Scale()
+    assert [p.name for p in s.params()] == ["inputs"]
+    s(x, 3.0)  # 3.0 cannot be weakly referenced: left out
+    assert [r() for r in s.inputs] == [x]
+    assert list(s.params()) == []
+
+
 def test_linear_lazy_init_float32_and_scale():
     np.random.seed(0)
     layer = L.Linear(50)

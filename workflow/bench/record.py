@@ -340,6 +340,13 @@ def blas_update_info():
     return blas.blas_status() if blas is not None else "StuCrs not loaded"
 
 
+def matmul_plan_info():
+    """How StuCrs computed the large input-gradient products ``gy @ W.T`` in this run
+    (``stucrs.matmul_plan``: per shape ``direct`` or ``transposed``), when StuCrs is loaded."""
+    plan = sys.modules.get("stucrs.matmul_plan")
+    return plan.plans() if plan is not None else "StuCrs not loaded"
+
+
 def numpy_version():
     try:
         import numpy
@@ -357,6 +364,7 @@ def environment(framework_version, threads, data_sha256):
         "openblas_kernel": blas_kernel.current(),
         "malloc": malloc_info(),
         "blas_update": blas_update_info(),
+        "matmul_plan": matmul_plan_info(),
         "cpu_model": cpu_model(),
         "cores": available_cores(),
         "threads": threads,

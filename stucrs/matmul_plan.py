@@ -1,0 +1,103 @@
+"""全結合の入力の勾配 ``gy @ W.T`` を、BLAS の 2 つの呼び方のうち速い方で計算する。
+
+``gy @ W.T`` (形 (N, out) と (in, out) の転置) は、NumPy から BLAS に「2 つ目の行列を転置して
+掛ける」として渡される。同じ積は ``(W @ gy.T).T`` とも書け、こちらは BLAS に別の形
+((in, N) の結果) として渡る。どちらが速いかは行列の形と BLAS (とその CPU 向けのカーネル) で違う:
+この本の計測 (AMD EPYC、pip の NumPy の OpenBLAS、2 スレッド) では 100×1000 と 1000×1000 の積で
+後者が結果を C の並びに写し直す手間を含めても 1〜2 割速く、CNN の 128×128 と 5408×128 では 2 倍
+遅かった (第 16 章 17 節)。
+
+そこで、大きな NumPy の float の積では、その形 (と dtype) で最初の何回か (学習なら最初の何ステップか)
+を 2 つの計算で交互に行って時間を測り、その後は速かった方を使う (cuDNN の benchmark モードや FFTW の
+plan と同じ考え)。学習の中で測るので、前後の計算でキャッシュがどうなっているかも含めて比べられる。
+最初の 1 回では 2 つの結果がビット単位で同じかを確かめ、違えば (その BLAS では足し算の順番が違う)
+いつも ``gy @ W.T`` を使う。なので、どちらを選んでも結果は同じ値で、選び方 (時間の測り方) で学習の
+結果が変わることはない。
+
+Computes ``a @ b.T`` (a dense layer's input gradient ``gy @ W.T``) either directly or as
+``(b @ a.T).T`` copied back to C order, whichever this BLAS does faster for that shape: the first
+calls of each shape alternate and are timed, and only where both give bit-identical results.
+"""
+
+import os
+import time
+
+import numpy as np
+
+__all__ = ["ENV_VAR", "MIN_WORK", "ROUNDS", "matmul_nt", "plans"]
+
+ENV_VAR = "STUCRS_MATMUL_PLAN"
+
+# これより小さな積 (掛け算の回数) は測らずに NumPy の式で (差が小さく、測る手間の方が大きい)
+MIN_WORK = 1 << 24
+ROUNDS = 8  # それぞれの計算を測る回数 (中央値で比べる)
+_MARGIN = 0.97  # 転置の方がこの割合より速いときだけ選ぶ (同じくらいなら素直な式)
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class _Plan:
+    """1 つの形の積の計算のしかた: 測っている間は ``choice`` が None。"""
+
+    __slots__ = ("choice", "direct_s", "transposed_s")
+
+    def __init__(self, choice):
+        self.choice = choice
+        self.direct_s, self.transposed_s = [], []
+
+    def measured(self, transposed, seconds):
+        times = self.transposed_s if transposed else self.direct_s
+        times.append(seconds)
+        if len(self.transposed_s) >= ROUNDS and len(self.direct_s) >= ROUNDS:
+            mid = ROUNDS // 2
+            self.choice = (sorted(self.transposed_s)[mid] < _MARGIN * sorted(self.direct_s)[mid])
+
+
+_plans = {}  # (N, K, M, dtype の文字) -> _Plan
+
+
+def _transposed(a, b):
+    """``a @ b.T`` を ``(b @ a.T).T`` として計算し、C の並びの新しい配列にする。"""
+    return np.ascontiguousarray((b @ a.T).T)
+
+
+def matmul_nt(a, b):
+    """``a @ b.T`` を計算する (全結合の逆伝播の ``gy @ W.T``)。値は ``a @ b.T`` とビット単位で同じ。
+
+    Args:
+        a: 形 (N, K) の配列 (出力の勾配 ``gy``)。
+        b: 形 (M, K) の配列 (重み ``W``)。
+
+    C の並びの float32 / float64 の NumPy 配列で積が大きいときだけ、形ごとに速い方の計算を選ぶ
+    (最初の ``1 + 2 * ROUNDS`` 回で測る)。それ以外 (CuPy、小さな積、dtype の違い、
+    ``STUCRS_MATMUL_PLAN=0``) は ``a @ b.T`` そのもの。
+    """
+    if (type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2
+            or a.dtype != b.dtype or a.dtype not in _DTYPES or a.shape[1] != b.shape[1]
+            or a.shape[0] * a.shape[1] * b.shape[0] < MIN_WORK
+            or not a.flags.c_contiguous or not b.flags.c_contiguous or not _enabled()):
+        return a @ b.T
+    key = (a.shape[0], a.shape[1], b.shape[0], a.dtype.char)
+    plan = _plans.get(key)
+    if plan is None:  # 初めての形: 2 つの結果が同じ値になるかを確かめる
+        direct = a @ b.T
+        same = np.array_equal(direct, _transposed(a, b), equal_nan=True)
+        _plans[key] = _Plan(None if same else False)
+        return direct
+    if plan.choice is not None:
+        return _transposed(a, b) if plan.choice else a @ b.T
+    transposed = len(plan.transposed_s) < len(plan.direct_s)  # 交互に
+    t0 = time.perf_counter()
+    result = _transposed(a, b) if transposed else a @ b.T
+    plan.measured(transposed, time.perf_counter() - t0)
+    return result
+
+
+def plans():
+    """これまでに選んだ計算の一覧 ``{"N×K @ (M×K).T float32": "transposed" / "direct"}`` (記録用)。"""
+    names = {True: "transposed", False: "direct", None: "measuring"}
+    return {"%d×%d @ (%d×%d).T %s" % (n, k, m, k, np.dtype(c).name): names[plan.choice]
+            for (n, k, m, c), plan in _plans.items()}
+
+
+def _enabled():
+    return os.environ.get(ENV_VAR, "1").strip().lower() not in ("0", "false", "no", "off")
