@@ -30,7 +30,7 @@ ENV_VAR = "STUCRS_MATMUL_PLAN"
 
 # これより小さな積 (掛け算の回数) は測らずに NumPy の式で (差が小さく、測る手間の方が大きい)
 MIN_WORK = 1 << 24
-ROUNDS = 8  # それぞれの計算を測る回数 (中央値で比べる)
+ROUNDS = 32  # それぞれの計算を測る回数 (中央値で比べる。8 回では遅い時間帯の機械で選び間違えた)
 _MARGIN = 0.97  # 転置の方がこの割合より速いときだけ選ぶ (同じくらいなら素直な式)
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
