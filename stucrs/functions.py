@@ -7,7 +7,7 @@ Differentiable functions. Each one is a ``Function`` subclass (CamelCase) and a 
 import numpy as np
 
 from stucrs import cuda, matmul_plan, utils
-from stucrs.core import Config, DeferredGrad, Function, Variable, as_array, as_variable
+from stucrs.core import Config, DeferredGrad, Function, Variable, array_types, as_array, as_variable
 
 
 # =============================================================================
@@ -726,10 +726,18 @@ def binary_cross_entropy(p, t):
     return -1 * sum(tlog_p) / n
 
 
+def _data_of(v):
+    """Variable なら中の配列、配列ならそのまま (それ以外は as_variable が何を渡せばよいかを示すエラー)。"""
+    if isinstance(v, Variable):
+        return v.data
+    if isinstance(v, array_types):
+        return v
+    return as_variable(v).data
+
+
 def accuracy(y, t):
     """正解率 (微分しない)。/ Classification accuracy (not differentiable)."""
-    y_data = y.data if isinstance(y, Variable) else y
-    t_data = t.data if isinstance(t, Variable) else t
+    y_data, t_data = _data_of(y), _data_of(t)
     pred = y_data.argmax(axis=1).reshape(t_data.shape)
     result = pred == t_data
     if result.size:

@@ -309,6 +309,8 @@ def test_accuracy():
     # the same value as the mean of the matches, in float64 before the cast (1 / 3 here)
     y3 = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]], dtype=np.float32)
     assert F.accuracy(y3, np.array([1, 1, 1])).data == np.float32(np.mean([True, False, False]))
+    with pytest.raises(TypeError, match="np.array"):  # a list: the clear error of as_variable
+        F.accuracy(y, [1, 0, 0, 0])
     with pytest.warns(RuntimeWarning):  # an empty batch: NaN, as NumPy's mean of nothing
         assert np.isnan(F.accuracy(np.zeros((0, 2), dtype=np.float32), np.zeros(0, dtype=np.int64)).data)
 
