@@ -114,8 +114,7 @@ def _gemms(lib, prefix, suffix, int_t):
 def _look_up():
     global _routines, _status
     _routines = {}
-    raw = os.environ.get(ENV_VAR, "1").strip().lower()
-    if raw in ("0", "off", "false", "no"):
+    if utils.env_flag_off(ENV_VAR):
         _status = "off: %s=%s" % (ENV_VAR, os.environ[ENV_VAR])
         return
     if sys.platform == "win32":  # DLL を開き直すと別のコピーになることがあるので使わない

@@ -19,10 +19,11 @@ Computes ``a @ b.T`` (a dense layer's input gradient ``gy @ W.T``) either direct
 calls of each shape alternate and are timed, and only where both give bit-identical results.
 """
 
-import os
 import time
 
 import numpy as np
+
+from stucrs import utils
 
 __all__ = ["ENV_VAR", "MIN_WORK", "ROUNDS", "matmul_nt", "plans"]
 
@@ -93,11 +94,12 @@ def matmul_nt(a, b):
 
 
 def plans():
-    """これまでに選んだ計算の一覧 ``{"N×K @ (M×K).T float32": "transposed" / "direct"}`` (記録用)。"""
+    """これまでに選んだ計算の一覧 ``{"N×K @ (M×K).T float32": "transposed" / "direct" / "measuring"}``
+    (記録用。``measuring`` はまだ測っている途中の形: たとえば 1 エポックに 1 回だけの最後の小さなバッチ)。"""
     names = {True: "transposed", False: "direct", None: "measuring"}
     return {"%d×%d @ (%d×%d).T %s" % (n, k, m, k, np.dtype(c).name): names[plan.choice]
             for (n, k, m, c), plan in _plans.items()}
 
 
 def _enabled():
-    return os.environ.get(ENV_VAR, "1").strip().lower() not in ("0", "false", "no", "off")
+    return not utils.env_flag_off(ENV_VAR)

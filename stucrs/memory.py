@@ -25,6 +25,8 @@ import ctypes
 import os
 import warnings
 
+from stucrs import utils
+
 __all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "ENV_VAR", "tune_malloc", "malloc_status"]
 
 MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc の上限 (64 ビットでは HEAP_MAX_SIZE / 2 = 32 MiB)
@@ -97,7 +99,7 @@ def _tune_at_import(environ=os.environ):
     global _status
     raw = environ.get(ENV_VAR, "1")
     value = raw.strip().lower()
-    if value in ("0", "off", "false", "no"):
+    if utils.env_flag_off(ENV_VAR, environ):
         _status = "not tuned: %s=%s" % (ENV_VAR, raw)
         return False
     if value not in ("1", "on", "true", "yes", ""):

@@ -23,6 +23,15 @@ FLAT_BLOCK = 1 << 15
 _zero_blocks = {}
 
 
+# 機能を止める環境変数の値 (STUCRS_BLAS_AXPY=0 など)
+OFF_VALUES = ("0", "off", "false", "no")
+
+
+def env_flag_off(name, environ=os.environ):
+    """環境変数 ``name`` が機能を止める値 (0 / off / false / no、大文字小文字と前後の空白は問わない) か。"""
+    return environ.get(name, "1").strip().lower() in OFF_VALUES
+
+
 def flat_views(*arrays):
     """同じ形・同じメモリの並びの大きな NumPy 配列を、それぞれメモリ順の 1 次元ビューにして返す。
 

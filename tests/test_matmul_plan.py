@@ -183,3 +183,14 @@ def test_double_backward_is_unchanged():
     x.cleargrad()
     F.sum(gx).backward()
     assert x.grad is not None and mp._plans == {}
+
+
+@pytest.mark.parametrize("value, off", [("0", True), (" OFF ", True), ("False", True), ("no", True),
+                                        ("1", False), ("", False), ("yes", False)])
+def test_the_switches_share_one_reading_of_off(monkeypatch, value, off):
+    """STUCRS_MATMUL_PLAN, STUCRS_BLAS_AXPY and STUCRS_MALLOC_TUNING read 'off' alike (utils.env_flag_off)."""
+    from stucrs import utils
+    assert utils.env_flag_off("X", {"X": value}) is off
+    assert utils.env_flag_off("X", {}) is False
+    monkeypatch.setenv(mp.ENV_VAR, value)
+    assert mp._enabled() is (not off)

@@ -342,7 +342,8 @@ def blas_update_info():
 
 def matmul_plan_info():
     """How StuCrs computed the large input-gradient products ``gy @ W.T`` in this run
-    (``stucrs.matmul_plan``: per shape ``direct`` or ``transposed``), when StuCrs is loaded."""
+    (``stucrs.matmul_plan``: per shape ``direct``, ``transposed``, or ``measuring`` while its first
+    calls are still being timed), when StuCrs is loaded."""
     plan = sys.modules.get("stucrs.matmul_plan")
     return plan.plans() if plan is not None else "StuCrs not loaded"
 
