@@ -738,15 +738,16 @@ def _data_of(v):
 def accuracy(y, t):
     """正解率 (微分しない)。/ Classification accuracy (not differentiable)."""
     y_data, t_data = _data_of(y), _data_of(t)
+    xp = cuda.get_array_module(y_data)
     pred = y_data.argmax(axis=1).reshape(t_data.shape)
     result = pred == t_data
     if result.size:
         # 正解の数 / 個数 (mean と同じ float64 の値。bool の配列の mean より手間が少ない)
-        acc = cuda.get_array_module(result).count_nonzero(result) / result.size
+        acc = xp.count_nonzero(result) / result.size
     else:
         acc = result.mean()  # 空のバッチは NaN (NumPy の警告つき)
     dtype = y_data.dtype if y_data.dtype.kind == "f" else np.float64
-    return Variable(cuda.get_array_module(y_data).asarray(acc, dtype=dtype))
+    return Variable(xp.asarray(acc, dtype=dtype))
 
 
 # =============================================================================

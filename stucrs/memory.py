@@ -99,7 +99,7 @@ def _tune_at_import(environ=os.environ):
     global _status
     raw = environ.get(ENV_VAR, "1")
     value = raw.strip().lower()
-    if utils.env_flag_off(ENV_VAR, environ):
+    if value in utils.OFF_VALUES:  # 上で読んだ値をそのまま (読み直さない)
         _status = "not tuned: %s=%s" % (ENV_VAR, raw)
         return False
     if value not in ("1", "on", "true", "yes", ""):
