@@ -548,7 +548,7 @@ class Softmax(Function):
 
     def forward(self, x):
         xp = cuda.get_array_module(x)
-        y = x - x.max(axis=self.axis, keepdims=True)
+        y = x - utils.max_keepdims(x, self.axis)
         xp.exp(y, out=y)
         y /= y.sum(axis=self.axis, keepdims=True)
         return y

@@ -117,10 +117,25 @@ def reshape_sum_backward(gy, x_shape, axis, keepdims):
     return gy.reshape(shape)
 
 
+def max_keepdims(x, axis):
+    """``x.max(axis=axis, keepdims=True)`` と同じ値の新しい配列。
+
+    NumPy の 2 次元配列の行ごとの最大 (``axis=1``) は、``max`` の reduce の手間が行の数だけかかる
+    (100 × 10 のロジットで約 4.6 µs)。``argmax`` で行ごとの最大の位置を探して取り出すと、同じ値
+    (NaN があれば NaN) が半分以下の時間で求まる (約 2 µs、第 16 章 4 節)。それ以外 (CuPy の配列、
+    ほかの軸、列のない配列) は ``max`` のまま。
+    """
+    if (type(x) is np.ndarray and x.ndim == 2 and axis in (1, -1) and x.shape[1] > 0
+            and x.dtype.kind == "f"):
+        rows = np.arange(x.shape[0])
+        return x[rows, x.argmax(axis=1)][:, None]
+    return x.max(axis=axis, keepdims=True)
+
+
 def logsumexp(x, axis=1):
     """log(sum(exp(x), axis)) を桁あふれなく計算する (keepdims=True の配列を返す)。"""
     xp = cuda.get_array_module(x)
-    m = x.max(axis=axis, keepdims=True)
+    m = max_keepdims(x, axis)
     y = x - m
     xp.exp(y, out=y)
     s = y.sum(axis=axis, keepdims=True)

@@ -9,6 +9,7 @@ import pytest
 
 import stucrs.functions as F
 from stucrs import Variable
+from stucrs import utils
 from stucrs.utils import numerical_grad
 
 from opcheck import BACKENDS, backward_check, double_backward_check, forward_dtype_check
@@ -253,6 +254,43 @@ def test_softmax_cross_entropy(fn, backend):
     backward_check(lambda v: fn(v, backend.asarray(t)), [x], backend)
     double_backward_check(lambda v: fn(v, backend.asarray(t)), [x], backend)
     forward_dtype_check(lambda v: fn(v, backend.asarray(t)), [x], np.float32, backend)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(100, 10), (7, 1), (1, 5), (0, 4), (64, 1000)])
+def test_row_max_by_argmax_equals_max(shape, dtype):
+    # softmax / logsumexp の行ごとの最大 (argmax で探して取り出す) は max と同じ値 (NaN、inf、同点も)
+    x = rng.normal(size=shape).astype(dtype)
+    if x.size:
+        x[0, -1] = np.inf
+        x[-1, 0] = np.nan
+        x[len(x) // 2, :] = x[len(x) // 2, 0]  # 同点だけの行
+    m = utils.max_keepdims(x, 1)
+    np.testing.assert_array_equal(m, x.max(axis=1, keepdims=True))
+    assert m.dtype == x.dtype and m.shape == (shape[0], 1)
+    m += 1  # 新しい書き込める配列 (logsumexp はその場で足す)
+    assert not np.shares_memory(m, x)
+    np.testing.assert_array_equal(utils.max_keepdims(x, -1), x.max(axis=-1, keepdims=True))
+    if x.size:  # 空の列の max は NumPy でもエラー
+        np.testing.assert_array_equal(utils.max_keepdims(x, 0), x.max(axis=0, keepdims=True))
+    with pytest.raises(ValueError):  # 列のない配列は max と同じエラー
+        utils.max_keepdims(np.zeros((3, 0), dtype), 1)
+
+
+def test_softmax_cross_entropy_is_bitwise_the_plain_formula():
+    # 行の最大を argmax で求めても、損失と勾配は max で書いた式とビット単位で同じ
+    x = rng.normal(size=(100, 10)).astype(np.float32) * 5
+    t = rng.integers(0, 10, 100)
+    m = x.max(axis=1, keepdims=True)
+    e = np.exp(x - m)
+    log_p = x - (m + np.log(e.sum(axis=1, keepdims=True)))
+    v = Variable(x)
+    loss = F.softmax_cross_entropy(v, t)
+    loss.backward()
+    assert loss.data == -log_p[np.arange(100), t].sum() / np.float32(100)
+    np.testing.assert_array_equal(F.log_softmax(Variable(x)).data, log_p)
+    y = x - m
+    np.testing.assert_array_equal(F.softmax(Variable(x)).data, np.exp(y) / np.exp(y).sum(axis=1, keepdims=True))
 
 
 def test_softmax_cross_entropy_rejects_bad_labels():
