@@ -288,6 +288,10 @@ def test_softmax_cross_entropy_is_bitwise_the_plain_formula():
     loss = F.softmax_cross_entropy(v, t)
     loss.backward()
     assert loss.data == -log_p[np.arange(100), t].sum() / np.float32(100)
+    g = np.exp(log_p)  # (softmax - one-hot) / N
+    g[np.arange(100), t] -= 1
+    g *= np.float32(1.0) * np.float32(1.0 / 100)
+    np.testing.assert_array_equal(v.grad.data, g)
     np.testing.assert_array_equal(F.log_softmax(Variable(x)).data, log_p)
     y = x - m
     np.testing.assert_array_equal(F.softmax(Variable(x)).data, np.exp(y) / np.exp(y).sum(axis=1, keepdims=True))
