@@ -26,7 +26,7 @@ except ValueError as err:
     raise WorkflowError(str(err)) from None
 validate(config, "workflow/schemas/config.schema.yaml")
 
-# Timed jobs (train, floor) take `bench=1` and MLflow writers `mlflow=1`. Unless given on the
+# Timed jobs (train, floor, profile, gap) take `bench=1` and MLflow writers `mlflow=1`. Unless given on the
 # command line (`--resources bench=N`), both pools hold exactly one unit, so that a plain
 # `snakemake --cores all` never overlaps two timed jobs or two MLflow writers.
 for _pool in ("bench", "mlflow"):
@@ -71,3 +71,4 @@ rule all:
         "results/summary.md",
         FIGURES,
         profile_targets(config, VARIANTS),
+        gap_targets(config, VARIANTS),

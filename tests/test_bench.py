@@ -603,3 +603,129 @@ def test_op_timer_counts_outermost_calls_and_restores_the_classes():
     assert calls[("backward", "Linear")] == 2 and calls[("update", "SGD")] == 1
     assert ("forward", "MatMul") not in calls  # only built inside Linear.backward
     assert rows[-1]["phase"] == "other" and rows[-1]["total_s"] >= 0
+
+
+# --------------------------------------------------------------------------- gap
+
+
+GAP_VARIANTS = ["stucrs", "free bias", "free relu", "free bias+relu", "free gather",
+                "free bias+relu+gather", "floor"]
+
+
+def test_gap_times_every_variant_against_the_floor(prepared, tmp_path):
+    out = tmp_path / "gap" / "mlp1.csv"
+    r = bench(env_python("stucrs"), "gap", "--network", "mlp1", "--data", prepared, "--out", out,
+              "--train-size", 500, "--test-size", 100, "--rounds", 2, "--steps", 4, "--threads", 2)
+    assert r.returncode == 0, r.stderr[-4000:]
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["network", "variant", "free", "per_step_us", "over_floor", "saving_us",
+                             "rounds", "steps"]
+    assert [row["variant"] for row in rows] == GAP_VARIANTS
+    assert [row["free"] for row in rows] == ["nothing", "bias", "relu", "bias+relu", "gather",
+                                             "bias+relu+gather", ""]
+    by = {row["variant"]: row for row in rows}
+    assert float(by["floor"]["over_floor"]) == 1.0 and float(by["stucrs"]["saving_us"]) == 0.0
+    floor_us = float(by["floor"]["per_step_us"])
+    for row in rows:
+        per_step = float(row["per_step_us"])
+        assert per_step > 0 and row["rounds"] == "2" and row["steps"] == "4"
+        assert float(row["over_floor"]) == pytest.approx(per_step / floor_us, rel=1e-3)
+        assert float(row["saving_us"]) == pytest.approx(
+            float(by["stucrs"]["per_step_us"]) - per_step, abs=0.2)
+    md = out.with_suffix(".md").read_text()
+    assert md.startswith("# Gap of StuCrs to the GEMM floor, mlp1: batch 100, 2 round(s) of 4 steps")
+    assert "| free bias+relu |" in md and md in r.stdout
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert set(doc["environment"]) == ENV_KEYS and doc["environment"]["threads"] == 2
+    assert doc["environment"]["data_sha256"]  # the prepared data's hashes
+    assert doc["params"]["rounds"] == 2 and doc["params"]["still_lr"] == 1e-12
+    assert [row["variant"] for row in doc["rows"]] == GAP_VARIANTS
+
+
+@pytest.mark.parametrize("args, rc, message", [
+    (("--network", "cnn"), 2, "dense networks (mlp1, mlp2), not cnn"),
+    (("--network", "mlp1", "--device", "gpu"), 2, "CPU runs only"),
+    (("--network", "mlp1", "--rounds", "0"), 2, "must be >= 1"),
+])
+def test_gap_usage_errors(args, rc, message, tmp_path):
+    r = bench(sys.executable, "gap", *args, "--data", "x.npz", "--out", tmp_path / "x.csv")
+    assert r.returncode == rc and message in r.stderr, r.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_gap_needs_a_full_batch_and_writes_nothing(prepared, tmp_path):
+    r = bench(env_python("stucrs"), "gap", "--network", "mlp1", "--data", prepared,
+              "--out", tmp_path / "x.csv", "--train-size", 50)
+    assert r.returncode == 4, r.stderr
+    assert "one full batch" in r.stderr and "--train-size" in r.stderr
+    assert "Traceback" not in r.stderr and not list(tmp_path.iterdir())
+
+
+def test_made_free_replaces_the_parts_and_restores_them():
+    import stucrs
+    import stucrs.functions as F
+    from stucrs.dataloaders import DataLoader
+    from stucrs.datasets import Dataset
+    from workflow.bench.gap import made_free
+
+    originals = (F.Linear.__dict__["forward"], F.ReLU.__dict__["forward"],
+                 F.ReLU.__dict__["backward"], F._linear_grads_array, DataLoader.__dict__["_gather"])
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    W = stucrs.Parameter(rng.standard_normal((4, 5)).astype(np.float32))
+    b = stucrs.Parameter(rng.standard_normal(5).astype(np.float32))
+
+    class Arrays(Dataset):
+        def prepare(self):
+            self.data, self.label = np.arange(12.0).reshape(6, 2), np.arange(6)
+
+    fixed = (np.zeros((2, 2)), np.zeros(2, dtype=np.int64))
+
+    def gb_of(y):
+        b.cleargrad()
+        F.sum(y * stucrs.Variable(np.arange(15, dtype=np.float32).reshape(3, 5))).backward()
+        return b.grad.data
+
+    with made_free(stucrs, ("bias",), fixed):
+        y = F.linear(x, W, b)
+        assert np.array_equal(y.data, x @ W.data)  # no + b
+        assert np.array_equal(gb_of(y), np.arange(5, dtype=np.float32))  # row 0 of gy, no sum
+        assert np.array_equal(F.relu(x).data, np.maximum(x, 0))  # the other parts untouched
+    with made_free(stucrs, ("relu", "gather"), fixed):
+        v = stucrs.Variable(x)
+        y = F.relu(v)
+        assert np.array_equal(y.data, x)  # identity: the negatives stay
+        F.sum(y).backward()
+        assert np.array_equal(v.grad.data, np.ones_like(x))
+        batch = next(iter(DataLoader(Arrays(), 2, shuffle=False)))
+        assert batch[0] is fixed[0] and batch[1] is fixed[1]  # handed out, not gathered
+        assert np.array_equal(F.linear(x, W, b).data, x @ W.data + b.data)
+    with pytest.raises(RuntimeError), made_free(stucrs, ("bias", "relu", "gather"), fixed):
+        raise RuntimeError("a failing block")
+    assert (F.Linear.__dict__["forward"], F.ReLU.__dict__["forward"], F.ReLU.__dict__["backward"],
+            F._linear_grads_array, DataLoader.__dict__["_gather"]) == originals
+    y = F.linear(x, W, b)
+    assert np.array_equal(y.data, x @ W.data + b.data)
+    assert np.array_equal(gb_of(y), np.arange(15, dtype=np.float32).reshape(3, 5).sum(axis=0))
+    assert np.array_equal(next(iter(DataLoader(Arrays(), 2, shuffle=False)))[0], [[0, 1], [2, 3]])
+
+
+def test_gap_keeps_the_weights_practically_still(prepared):
+    # every variant computes on the same numbers: a learning rate of 1e-12 moves no weight by more
+    # than 1e-9 over all the steps of a measurement, while each step still updates them
+    import stucrs
+    from workflow.bench import gap, networks as nets
+    from workflow.bench.adapters import stucrs_adapter
+    from workflow.bench.data import load
+
+    spec = nets.get_spec("mlp1")
+    arrays = load(prepared, 300, 100)
+    adapter = stucrs_adapter.Adapter(spec, nets.init_weights(spec, 0), device="cpu", lr=0.01, seed=0)
+    adapter.set_data(arrays["x_train"], arrays["t_train"], arrays["x_test"], arrays["t_test"])
+    before = [p.data.copy() for p in adapter.model.params()]
+    per_round = gap.measure(adapter, stucrs, spec, np.arange(300), 100, rounds=1, steps=2, seed=0)
+    assert sorted(per_round) == sorted(GAP_VARIANTS)
+    assert all(len(times) == 1 and times[0] > 0 for times in per_round.values())
+    assert adapter.optimizer.lr == gap.STILL_LR
+    moved = [float(np.abs(p.data - b).max()) for p, b in zip(adapter.model.params(), before)]
+    assert max(moved) <= 1e-9 and max(moved) > 0, moved

@@ -40,6 +40,8 @@ def _no_job_ran(repo):
      ["paired_floor_epochs: -1 is less than the minimum of 0"]),
     (["--config", "networks=[mlp9]"],
      ["networks[0]: 'mlp9' is not allowed", "'mlp1', 'mlp2', 'cnn'"]),
+    (["--configfile", "{gap_cnn}"],
+     ["gap.networks[0]: 'cnn' is not allowed", "'mlp1', 'mlp2'"]),
 ])
 def test_invalid_config_fails_before_any_job(repo, tmp_path, args, expected):
     files = {
@@ -47,6 +49,7 @@ def test_invalid_config_fails_before_any_job(repo, tmp_path, args, expected):
         "numpy_gpu": "variants:\n  - {framework: numpy, device: gpu}\n",
         "zero_epochs": "network_params:\n  cnn: {epochs: 0}\n",
         "nested_unknown": "mlflow:\n  uri: sqlite:///x.db\n",
+        "gap_cnn": "gap:\n  networks: [cnn]\n",
     }
     for name, text in files.items():
         (tmp_path / (name + ".yaml")).write_text(text)
@@ -81,12 +84,13 @@ def test_dry_run_plans_every_cpu_job_and_notes_gpu(repo):
 
 
 def test_openblas_kernel_reaches_every_timed_job(repo):
-    # the configuration's openblas_kernel is the harness's --openblas-kernel of run, floor, profile
+    # the configuration's openblas_kernel is the harness's --openblas-kernel of run, floor, profile, gap
     for value in ("auto", "native"):
         args = quick_args() if value == "auto" else quick_args("openblas_kernel=" + value)
         proc = snakemake(repo, "-n", "-p", "--cores", "all", *args)
         assert proc.returncode == 0, proc.output
-        for command in ("workflow.bench run", "workflow.bench floor", "workflow.bench profile"):
+        for command in ("workflow.bench run", "workflow.bench floor", "workflow.bench profile",
+                        "workflow.bench gap"):
             lines = [line for line in proc.output.splitlines() if command in line]
             assert lines, (command, proc.output[-3000:])
             assert all("--openblas-kernel %s" % value in line for line in lines), lines
@@ -107,6 +111,39 @@ def test_paired_floor_reaches_the_runs_in_the_floors_environment(repo):
                    if "workflow.bench floor" in line or "workflow.bench profile" in line)
     off = snakemake(repo, "-n", "-p", "--cores", "all", *quick_args("paired_floor_epochs=0"))
     assert off.returncode == 0 and "--paired-floor-epochs" not in off.output, off.output[-3000:]
+    assert _no_job_ran(repo)
+
+
+def _gap_commands(output):
+    return [line for line in output.splitlines() if "workflow.bench gap" in line]
+
+
+def test_gap_jobs_follow_the_configuration(tmp_path, repo):
+    # quick preset: the dense networks it trains (mlp1, not the CNN), with its rounds and steps
+    proc = snakemake(repo, "-n", "-p", "--cores", "all", *quick_args())
+    assert proc.returncode == 0, proc.output
+    lines = _gap_commands(proc.output)
+    assert len(lines) == 1 and "--network mlp1" in lines[0], lines
+    assert "--rounds 2 --steps 10" in lines[0] and "--out results/gap/mlp1.csv" in lines[0]
+    assert "results/gap/mlp1.json" in proc.output and "results/gap/cnn" not in proc.output
+    # the default configuration: both dense networks, 10 rounds of 100 steps
+    default = snakemake(repo, "-n", "-p", "--cores", "all", "--config", "mnist_dir=%s" % mnist_dir(),
+                        "venv_dir=%s" % venv_dir())
+    assert default.returncode == 0, default.output[-3000:]
+    lines = _gap_commands(default.output)
+    assert sorted(line.split("--network ")[1].split()[0] for line in lines) == ["mlp1", "mlp2"]
+    assert all("--rounds 10 --steps 100" in line for line in lines), lines
+    # an empty list turns it off; so does a run without StuCrs on the CPU
+    off = tmp_path / "off.yaml"
+    off.write_text("gap:\n  networks: []\n")
+    proc = snakemake(repo, "-n", "-p", "--cores", "all", "--configfile", "config/quick.yaml", off,
+                     *quick_args()[2:])
+    assert proc.returncode == 0 and not _gap_commands(proc.output), proc.output[-3000:]
+    no_stucrs = tmp_path / "no_stucrs.yaml"
+    no_stucrs.write_text("variants:\n  - {framework: dezero, device: cpu}\n")
+    proc = snakemake(repo, "-n", "-p", "--cores", "all", "--configfile", "config/quick.yaml",
+                     no_stucrs, *quick_args()[2:])
+    assert proc.returncode == 0 and not _gap_commands(proc.output), proc.output[-3000:]
     assert _no_job_ran(repo)
 
 

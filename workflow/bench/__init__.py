@@ -1,6 +1,6 @@
 """Benchmark harness: StuCrs vs DeZero vs TensorFlow vs PyTorch on MNIST.
 
-Run it as ``python -m workflow.bench {prepare,run,floor} ...`` (see ``docs/en/architecture.md``).
+Run it as ``python -m workflow.bench {prepare,run,floor,profile,gap} ...`` (see ``docs/en/architecture.md``).
 
 Nothing heavy is imported here on purpose: the thread count has to be put into the environment
 (``OMP_NUM_THREADS`` ...) *before* NumPy or a framework is imported, so the CLI parses its arguments

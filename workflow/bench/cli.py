@@ -1,4 +1,4 @@
-"""Command line of the benchmark harness: ``python -m workflow.bench {prepare,run,floor,profile}``.
+"""Command line of the benchmark harness: ``python -m workflow.bench {prepare,run,floor,profile,gap}``.
 
 The arguments are parsed first and the thread variables (``--threads``) put into the environment;
 only then are NumPy and the framework imported (lazily), so that their thread pools honour them.
@@ -96,7 +96,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m workflow.bench",
         description="StuCrs benchmark harness (MNIST; StuCrs, DeZero, TensorFlow, PyTorch).")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{prepare,run,floor,profile}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{prepare,run,floor,profile,gap}")
 
     p = sub.add_parser("prepare", help="raw MNIST .gz -> prepared npz + sidecar JSON")
     p.add_argument("--mnist-dir", required=True, help="folder with the four MNIST .gz files")
@@ -122,6 +122,15 @@ def build_parser():
                                        "function (StuCrs, DeZero; CPU), as CSV + Markdown")
     p.add_argument("--framework", required=True, choices=PROFILED)
     _add_common(p, data_required=True)
+
+    p = sub.add_parser("gap", help="StuCrs's training step with its bias, ReLU and batch gathering made "
+                                   "free one at a time, against the floor's step in the same process "
+                                   "(mlp1, mlp2; CPU), as CSV + Markdown + JSON")
+    _add_common(p, data_required=True)
+    p.add_argument("--rounds", type=positive_int, default=10,
+                   help="rounds; each times every variant for --steps steps (default 10)")
+    p.add_argument("--steps", type=positive_int, default=100,
+                   help="training steps per variant and round; their median is the round's (default 100)")
     return parser
 
 
@@ -141,10 +150,14 @@ def main(argv=None):
         parser.error("--framework numpy (the hand-written NumPy reference) trains the dense networks "
                      "only (%s), not %s; pick one of those or another framework"
                      % (", ".join(NUMPY_NETWORKS), args.network))
-    if args.command == "profile" and args.device != "cpu":
-        parser.error("profile times CPU runs only (GPU calls return before their kernels finish); "
-                     "drop --device %s" % args.device)
-    if args.command in ("run", "floor", "profile"):
+    if args.command in ("profile", "gap") and args.device != "cpu":
+        parser.error("%s times CPU runs only (GPU calls return before their kernels finish); "
+                     "drop --device %s" % (args.command, args.device))
+    if args.command == "gap" and args.network not in NUMPY_NETWORKS:
+        parser.error("gap splits the steps of the dense networks (%s), not %s: its free parts are "
+                     "their bias and ReLU; use profile for the CNN"
+                     % (", ".join(NUMPY_NETWORKS), args.network))
+    if args.command in ("run", "floor", "profile", "gap"):
         if args.threads is None:
             args.threads = _cores()
         apply_threads(args.threads)
@@ -173,6 +186,9 @@ def main(argv=None):
         if args.command == "profile":
             from .profile import run_profile
             return run_profile(args)
+        if args.command == "gap":
+            from .gap import run_gap
+            return run_gap(args)
         from .floor import run_floor
         return run_floor(args)
     except NonFiniteLoss as exc:

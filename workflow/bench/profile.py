@@ -16,8 +16,6 @@ profile is a little larger than in an unwrapped run; time the framework with ``r
 Writes ``X.csv`` (one row per phase and name) and ``X.md`` (the same as a Markdown table) atomically.
 """
 
-import csv
-import io
 import sys
 import time
 from collections import defaultdict
@@ -103,13 +101,8 @@ class OpTimer:
 
 
 def to_csv(rows):
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({**r, "total_s": "%.6f" % r["total_s"], "per_call_us": "%.1f" % r["per_call_us"],
-                    "share": "%.4f" % r["share"]})
-    return buf.getvalue()
+    return record.dict_rows_csv(COLUMNS, rows,
+                                {"total_s": "%.6f", "per_call_us": "%.1f", "share": "%.4f"})
 
 
 def to_markdown(rows, title):

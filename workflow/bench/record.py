@@ -5,6 +5,8 @@ before NumPy and the frameworks are imported.
 """
 
 import contextlib
+import csv
+import io
 import json
 import os
 import platform
@@ -69,6 +71,17 @@ def atomic_write_csv(path, header, rows):
             f.write(",".join(_fmt(v) for v in row) + "\n")
 
     atomic_write(path, write)
+
+
+def dict_rows_csv(columns, rows, formats):
+    """CSV text (header, then one line per row) of dict ``rows``; ``formats`` maps a column to the
+    %-format of its numbers (``{"share": "%.4f"}``), the other columns are written as they are."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({**r, **{k: fmt % r[k] for k, fmt in formats.items()}})
+    return buf.getvalue()
 
 
 def _fmt(v):

@@ -84,3 +84,34 @@ rule profile:
         " --framework {wildcards.framework} --network {wildcards.network} --device cpu"
         " --data {input.data} --out {output.csv} --threads {threads} {params.args}"
         " > {log} 2>&1"
+
+
+# What StuCrs's gap to the floor is made of (`python -m workflow.bench gap`): its training step with
+# the bias, the ReLU and the batch gathering made free one at a time, against the floor's step in
+# the same process. Timed like the benchmark jobs (`bench=1`, every core).
+rule gap:
+    input:
+        data="resources/mnist_prepared.npz",
+        env="resources/envs/stucrs.json",
+    output:
+        csv=report(
+            "results/gap/{network}.csv",
+            caption="../report/gap.rst",
+            category="Profile",
+            labels={"network": "{network}", "framework": "stucrs (gap to the floor)"},
+        ),
+        md="results/gap/{network}.md",
+        json="results/gap/{network}.json",
+    log:
+        "results/logs/gap/{network}.log",
+    params:
+        python=venv_python(config, "stucrs"),
+        args=lambda wc: gap_args(config, wc.network),
+    threads: THREADS
+    resources:
+        bench=1,
+    shell:
+        "{params.python} -m workflow.bench gap --no-progress"
+        " --network {wildcards.network} --device cpu"
+        " --data {input.data} --out {output.csv} --threads {threads} {params.args}"
+        " > {log} 2>&1"

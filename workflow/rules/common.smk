@@ -209,6 +209,22 @@ def profile_targets(cfg, variants):
             for net in cfg["networks"] for fw in frameworks for ext in ("csv", "md")]
 
 
+def gap_args(cfg, network):
+    """Harness options of the `gap` job: the run's options with the gap's rounds and steps."""
+    gap = cfg.get("gap") or {}
+    return bench_args(cfg, network) + " --rounds %d --steps %d" % (
+        gap.get("rounds", 10), gap.get("steps", 100))
+
+
+def gap_targets(cfg, variants):
+    """results/gap/NETWORK.{csv,md,json} for the configured dense networks that the run trains,
+    when StuCrs runs on the CPU."""
+    if ("stucrs", "cpu") not in variants:
+        return []
+    nets = [n for n in (cfg.get("gap") or {}).get("networks", []) if n in cfg["networks"]]
+    return ["results/gap/%s.%s" % (net, ext) for net in nets for ext in ("csv", "md", "json")]
+
+
 def requirement_files(framework):
     """envs/NAME.txt, plus envs/NAME-gpu.txt where it exists (used by GPU builds)."""
     files = ["envs/%s.txt" % framework]

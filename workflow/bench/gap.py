@@ -1,0 +1,187 @@
+"""What StuCrs's gap to the GEMM floor is made of: training steps with one part made free at a time.
+
+``python -m workflow.bench gap --network mlp1 --data ... --out results/gap/mlp1.csv`` trains the
+MLP like ``run`` (same adapter, weights, batch order) and times single training steps, in blocks of
+``--steps`` steps that take turns within one process (``--rounds`` rounds, the order reversed every
+other round, so that a slow phase of a shared machine hits every variant alike):
+
+* ``stucrs``: the real step (gather the batch, forward, loss, accuracy, backward, SGD update);
+* ``free bias``: the same step where the bias costs nothing: the forward's ``+ b`` is left out and
+  the bias gradient (a column sum) is replaced by a view of one row (the bias's update stays);
+* ``free relu``: ReLU and its gradient are the identity (no work, no new array);
+* ``free gather``: the loader hands out one batch gathered once, from the cache, instead of
+  gathering 100 rows of the training set each step;
+* the combinations ``free bias+relu`` and ``free bias+relu+gather``;
+* ``floor``: one step of the GEMM floor's products (``floor``'s operands) in the same process.
+
+The SGD learning rate is set to 1e-12 for all variants: the weights barely move (by 1e-12 times
+the gradient), so that every variant computes on practically the same numbers and a free ReLU
+cannot wreck them, while every product and update is still computed (a learning rate of 0 would
+let the BLAS skip the weight update's product).
+A "free" part is an upper bound of what any kernel could save there: the time left with a part
+free is what a perfect fused kernel for that part would still leave (chapter 16, section 14).
+
+Writes ``X.csv`` (one row per variant: median µs per step, ratio to the floor, saving against the
+real step) and ``X.md`` (the same as a Markdown table, with the environment) atomically. StuCrs and
+the MLP networks only: the free parts replace StuCrs's own ``Linear`` / ``ReLU`` / ``DataLoader``
+internals for the duration of a block and restore them afterwards.
+"""
+
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from . import networks, record
+from .data import DataError
+from .floor import _Operands
+from .runner import data_sha256, prepare_adapter, resolve_params
+
+COLUMNS = ("network", "variant", "free", "per_step_us", "over_floor", "saving_us", "rounds", "steps")
+PARTS = ("bias", "relu", "gather")
+VARIANTS = (("stucrs", ()), ("free bias", ("bias",)), ("free relu", ("relu",)),
+            ("free bias+relu", ("bias", "relu")), ("free gather", ("gather",)),
+            ("free bias+relu+gather", ("bias", "relu", "gather")), ("floor", None))
+STILL_LR = 1e-12  # the weights barely move; not 0, which lets gemm skip the update's product
+WARMUP_STEPS = 100  # StuCrs's matmul plan measures the first 65 calls of each large shape
+
+
+@contextmanager
+def made_free(lib, parts, fixed_batch):
+    """Replace StuCrs's bias / ReLU / batch gathering by free stand-ins while the block runs."""
+    F, loader_cls = lib.functions, lib.dataloaders.DataLoader
+    saved = [(F.Linear, "forward", F.Linear.__dict__["forward"]),
+             (F.ReLU, "forward", F.ReLU.__dict__["forward"]),
+             (F.ReLU, "backward", F.ReLU.__dict__["backward"]),
+             (F, "_linear_grads_array", F._linear_grads_array),
+             (loader_cls, "_gather", loader_cls.__dict__["_gather"])]
+    grads = F._linear_grads_array
+    try:
+        if "bias" in parts:
+            def forward_without_bias(self, x, W, b=None):
+                return x @ W
+
+            def grads_without_bias_sum(x, W, b, gy):
+                gx, gW, _ = grads(x, W, None, gy)
+                gb = lib.Variable(gy[0]) if b is not None and b.requires_grad else None
+                return gx, gW, gb
+
+            F.Linear.forward = forward_without_bias
+            F._linear_grads_array = grads_without_bias_sum
+        if "relu" in parts:
+            F.ReLU.forward = lambda self, x: x
+            F.ReLU.backward = lambda self, gy: gy
+        if "gather" in parts:
+            loader_cls._gather = lambda self, batch_index: fixed_batch
+        yield
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)
+
+
+def _endless_steps(adapter, perm, batch_size):
+    """One training step per ``next()``, epoch after epoch over the same batch order."""
+    while True:
+        yield from adapter.train_epoch(perm, batch_size)
+
+
+def _timed_block(step, steps):
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def measure(adapter, lib, spec, perm, batch_size, rounds, steps, seed):
+    """{variant: [median seconds per step of each round]} for VARIANTS."""
+    adapter.optimizer.lr = STILL_LR
+    stream = _endless_steps(adapter, perm, batch_size)
+    fixed_batch = adapter._batches(adapter.train_set, batch_size, perm)._gather(perm[:batch_size])
+    floor_ops = _Operands(np.asarray, spec, batch_size, np.random.default_rng(seed))
+
+    def train_step():
+        next(stream)
+
+    for _ in range(WARMUP_STEPS):
+        train_step()
+    floor_ops.train()
+    per_round = {name: [] for name, _ in VARIANTS}
+    for r in range(rounds):
+        for name, parts in (VARIANTS if r % 2 == 0 else VARIANTS[::-1]):
+            if parts is None:
+                per_round[name].append(_timed_block(floor_ops.train, steps))
+                continue
+            with made_free(lib, parts, fixed_batch):
+                per_round[name].append(_timed_block(train_step, steps))
+    return per_round
+
+
+def rows_of(per_round, network, rounds, steps):
+    med = {name: statistics.median(times) for name, times in per_round.items()}
+    rows = []
+    for name, parts in VARIANTS:
+        rows.append(dict(network=network, variant=name,
+                         free="" if parts is None else "+".join(parts) or "nothing",
+                         per_step_us=med[name] * 1e6, over_floor=med[name] / med["floor"],
+                         saving_us=(med["stucrs"] - med[name]) * 1e6, rounds=rounds, steps=steps))
+    return rows
+
+
+def to_csv(rows):
+    return record.dict_rows_csv(COLUMNS, rows,
+                                {"per_step_us": "%.1f", "over_floor": "%.4f", "saving_us": "%.1f"})
+
+
+def to_markdown(rows, title, env):
+    lines = ["# " + title, "",
+             "| variant | per step [µs] | × floor | saved against stucrs [µs] |",
+             "| --- | ---: | ---: | ---: |"]
+    for r in rows:
+        saving = "–" if r["variant"] in ("stucrs", "floor") else "%.0f" % r["saving_us"]
+        lines.append("| %s | %.0f | %.3f | %s |"
+                     % (r["variant"], r["per_step_us"], r["over_floor"], saving))
+    blas = ", ".join("%s %s (%s)" % (b.get("internal_api"), b.get("version"), b.get("architecture"))
+                     for b in env.get("blas") or [] if b.get("user_api") == "blas") or "unknown"
+    lines += ["", "StuCrs %s, NumPy %s, BLAS %s, CPU %s, %s thread(s), commit %s; the whole "
+              "environment is in the JSON beside this file."
+              % (env.get("framework_version"), env.get("numpy"), blas, env.get("cpu_model"),
+                 env.get("threads"), (env.get("git_commit") or "unknown")[:12])]
+    return "\n".join(lines) + "\n"
+
+
+def run_gap(args):
+    from . import adapters
+
+    spec = networks.get_spec(args.network)  # a dense network: the CLI refuses the CNN
+    params = resolve_params(args, spec)
+    params["epochs"] = 1  # one batch order, walked again and again
+    mod = adapters.load("stucrs")
+    adapter, perms = prepare_adapter(args, mod, spec, params)
+    lib = mod.Adapter.lib
+    batch_size = params["batch_size"]
+    if params["train_size"] < batch_size:
+        raise DataError("gap needs at least one full batch of training examples, but there are %d "
+                        "for batch size %d: raise --train-size or lower --batch-size"
+                        % (params["train_size"], batch_size))
+    per_round = measure(adapter, lib, spec, perms[0], batch_size, args.rounds, args.steps, args.seed)
+    rows = rows_of(per_round, args.network, args.rounds, args.steps)
+    env = record.environment(mod.version(), args.threads, data_sha256(args.data))
+    title = ("Gap of StuCrs to the GEMM floor, %s: batch %d, %d round(s) of %d steps per variant, "
+             "%d thread(s)" % (args.network, batch_size, args.rounds, args.steps, args.threads))
+    md = to_markdown(rows, title, env)
+    out = Path(args.out)
+    md_path, json_path = out.with_suffix(".md"), out.with_suffix(".json")
+    params.update(rounds=args.rounds, steps=args.steps, still_lr=STILL_LR)
+    # the CSV last: it is the rule's first output, so a run cut short leaves no CSV behind
+    record.atomic_write_json(json_path, {"network": args.network, "params": params, "rows": rows,
+                                         "environment": env})
+    record.atomic_write(md_path, lambda f: f.write(md))
+    record.atomic_write(out, lambda f: f.write(to_csv(rows)))
+    sys.stdout.write(md)
+    print("wrote %s, %s and %s" % (out, md_path, json_path))
+    return 0
