@@ -638,7 +638,8 @@ def test_gap_times_every_variant_against_the_floor(prepared, tmp_path):
     doc = json.loads(out.with_suffix(".json").read_text())
     assert set(doc["environment"]) == ENV_KEYS and doc["environment"]["threads"] == 2
     assert doc["environment"]["data_sha256"]  # the prepared data's hashes
-    assert doc["params"]["rounds"] == 2 and doc["params"]["still_lr"] == 1e-12
+    assert doc["params"]["rounds"] == 2 and doc["params"]["lr"] == 1e-12  # the rate it used
+    assert doc["params"]["train_size"] == 500 and "epochs" not in doc["params"]
     assert [row["variant"] for row in doc["rows"]] == GAP_VARIANTS
 
 
@@ -646,10 +647,21 @@ def test_gap_times_every_variant_against_the_floor(prepared, tmp_path):
     (("--network", "cnn"), 2, "dense networks (mlp1, mlp2), not cnn"),
     (("--network", "mlp1", "--device", "gpu"), 2, "CPU runs only"),
     (("--network", "mlp1", "--rounds", "0"), 2, "must be >= 1"),
+    (("--network", "mlp1", "--out", "{tmp}/x.json"), 2, "must end in .csv (the .md and .json go beside"),
 ])
 def test_gap_usage_errors(args, rc, message, tmp_path):
-    r = bench(sys.executable, "gap", *args, "--data", "x.npz", "--out", tmp_path / "x.csv")
+    args = [a.format(tmp=tmp_path) for a in args]
+    out = [] if "--out" in args else ["--out", tmp_path / "x.csv"]
+    r = bench(sys.executable, "gap", *args, "--data", "x.npz", *out)
     assert r.returncode == rc and message in r.stderr, r.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_profile_out_must_be_the_csv(tmp_path):
+    # X.md goes beside X.csv: an --out of X.md would be overwritten by the table it names
+    r = bench(sys.executable, "profile", "--framework", "stucrs", "--network", "mlp1", "--data", "x.npz",
+              "--out", tmp_path / "x.md")
+    assert r.returncode == 2 and "must end in .csv (the .md go beside it)" in r.stderr, r.stderr
     assert not list(tmp_path.iterdir())
 
 
@@ -680,6 +692,8 @@ def test_made_free_replaces_the_parts_and_restores_them():
             self.data, self.label = np.arange(12.0).reshape(6, 2), np.arange(6)
 
     fixed = (np.zeros((2, 2)), np.zeros(2, dtype=np.int64))
+    from workflow.bench.adapters._dezero_like import make_loader_class
+    HarnessLoader = make_loader_class(stucrs)  # the loader the gap command's steps go through
 
     def gb_of(y):
         b.cleargrad()
@@ -697,8 +711,9 @@ def test_made_free_replaces_the_parts_and_restores_them():
         assert np.array_equal(y.data, x)  # identity: the negatives stay
         F.sum(y).backward()
         assert np.array_equal(v.grad.data, np.ones_like(x))
-        batch = next(iter(DataLoader(Arrays(), 2, shuffle=False)))
-        assert batch[0] is fixed[0] and batch[1] is fixed[1]  # handed out, not gathered
+        for loader in (DataLoader(Arrays(), 2, shuffle=False), HarnessLoader(Arrays(), 2, [5, 4, 3])):
+            batch = next(iter(loader))
+            assert batch[0] is fixed[0] and batch[1] is fixed[1]  # handed out, not gathered
         assert np.array_equal(F.linear(x, W, b).data, x @ W.data + b.data)
     with pytest.raises(RuntimeError), made_free(stucrs, ("bias", "relu", "gather"), fixed):
         raise RuntimeError("a failing block")
@@ -708,22 +723,46 @@ def test_made_free_replaces_the_parts_and_restores_them():
     assert np.array_equal(y.data, x @ W.data + b.data)
     assert np.array_equal(gb_of(y), np.arange(15, dtype=np.float32).reshape(3, 5).sum(axis=0))
     assert np.array_equal(next(iter(DataLoader(Arrays(), 2, shuffle=False)))[0], [[0, 1], [2, 3]])
+    assert np.array_equal(next(iter(HarnessLoader(Arrays(), 2, [5, 4, 3])))[0], [[10, 11], [8, 9]])
 
 
-def test_gap_keeps_the_weights_practically_still(prepared):
-    # every variant computes on the same numbers: a learning rate of 1e-12 moves no weight by more
-    # than 1e-9 over all the steps of a measurement, while each step still updates them
+def test_gap_measures_each_variant_inside_its_patch(prepared, monkeypatch):
+    # each block is timed with exactly its parts made free; only full batches are timed (250
+    # examples, batch 100: the 50 left over never form a step); and a learning rate of 1e-12 moves
+    # no weight by more than 1e-9 over the whole measurement, while each step still updates them
     import stucrs
+    import stucrs.functions as F
+    from stucrs.dataloaders import DataLoader
     from workflow.bench import gap, networks as nets
     from workflow.bench.adapters import stucrs_adapter
     from workflow.bench.data import load
 
     spec = nets.get_spec("mlp1")
-    arrays = load(prepared, 300, 100)
+    arrays = load(prepared, 250, 100)
     adapter = stucrs_adapter.Adapter(spec, nets.init_weights(spec, 0), device="cpu", lr=0.01, seed=0)
     adapter.set_data(arrays["x_train"], arrays["t_train"], arrays["x_test"], arrays["t_test"])
     before = [p.data.copy() for p in adapter.model.params()]
-    per_round = gap.measure(adapter, stucrs, spec, np.arange(300), 100, rounds=1, steps=2, seed=0)
+    originals = {"bias": F.Linear.__dict__["forward"], "relu": F.ReLU.__dict__["forward"],
+                 "gather": DataLoader.__dict__["_gather"]}
+    free_in_block, batch_sizes = [], []
+
+    def recording_block(step, steps):
+        free_in_block.append(tuple(part for part, value in (
+            ("bias", F.Linear.__dict__["forward"]), ("relu", F.ReLU.__dict__["forward"]),
+            ("gather", DataLoader.__dict__["_gather"])) if value is not originals[part]))
+        return real_block(step, steps)
+
+    def recording_epoch(perm, batch_size):
+        for loss, acc, n in real_epoch(perm, batch_size):
+            batch_sizes.append(n)
+            yield loss, acc, n
+
+    real_block, real_epoch = gap._timed_block, adapter.train_epoch
+    monkeypatch.setattr(gap, "_timed_block", recording_block)
+    adapter.train_epoch = recording_epoch
+    per_round = gap.measure(adapter, stucrs, spec, np.arange(250), 100, rounds=1, steps=3, seed=0)
+    assert free_in_block == [parts or () for _, parts in gap.VARIANTS]  # floor: nothing patched
+    assert len(batch_sizes) == gap.WARMUP_STEPS + 3 * 6 and set(batch_sizes) == {100}
     assert sorted(per_round) == sorted(GAP_VARIANTS)
     assert all(len(times) == 1 and times[0] > 0 for times in per_round.values())
     assert adapter.optimizer.lr == gap.STILL_LR

@@ -253,6 +253,16 @@ def _harness_pids(out_json):
     return pids
 
 
+def _catches_sigterm(pid):
+    """Whether process ``pid`` has installed a handler for SIGTERM (the SigCgt mask of /proc)."""
+    try:
+        status = Path("/proc", str(pid), "status").read_text()
+    except OSError:
+        return False
+    caught = next((line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), "0")
+    return bool(int(caught, 16) >> (signal.SIGTERM - 1) & 1)
+
+
 def test_killed_job_then_rerun_redoes_only_unfinished(work, tmp_path):
     """Two jobs are trained again; the second one's process gets SIGTERM half-way (as a
     scheduler or an OOM killer would do). The harness leaves no result, Snakemake stops, and the
@@ -273,9 +283,13 @@ def test_killed_job_then_rerun_redoes_only_unfinished(work, tmp_path):
                      and (work / "results" / "runs" / (j + ".json")).stat().st_mtime > t_start]
             if len(fresh) == 1:
                 other = [j for j in pair if j != fresh[0]][0]
-                pids = _harness_pids("results/runs/%s.json" % other)
+                pids = [pid for pid in _harness_pids("results/runs/%s.json" % other)
+                        if _catches_sigterm(pid)]
                 if pids:
-                    time.sleep(0.5)  # well inside the job (it takes seconds)
+                    # the harness has its SIGTERM handler: a moment later it is inside its
+                    # try block (importing NumPy and the framework, loading the data, training);
+                    # a fixed delay from the first sight of the process could miss a quick job
+                    time.sleep(0.1)
                     for pid in pids:
                         os.kill(pid, signal.SIGTERM)
                     done, todo = fresh[0], other

@@ -67,7 +67,9 @@ def _add_common(p, data_required):
                        "%s=%s" % kv for kv in ALIASES.items())))
     p.add_argument("--device", default="cpu", choices=DEVICES)
     p.add_argument("--data", required=data_required, help="prepared npz (resources/mnist_prepared.npz)")
-    p.add_argument("--out", required=True, help="result JSON path; the timeline CSV goes beside it")
+    p.add_argument("--out", required=True,
+                   help="run, floor: the result JSON (the timeline CSV goes beside it); profile, gap: "
+                        "the CSV (X.csv; X.md, and for gap X.json, go beside it)")
     p.add_argument("--epochs", type=positive_int, help="default: the network's (mlp 5, cnn 10)")
     p.add_argument("--batch-size", type=positive_int, help="default: the network's (mlp 100, cnn 128)")
     p.add_argument("--lr", type=positive_float, help="SGD learning rate; default: the network's (mlp 0.01, cnn 0.1)")
@@ -153,6 +155,10 @@ def main(argv=None):
     if args.command in ("profile", "gap") and args.device != "cpu":
         parser.error("%s times CPU runs only (GPU calls return before their kernels finish); "
                      "drop --device %s" % (args.command, args.device))
+    if args.command in ("profile", "gap") and not args.out.endswith(".csv"):
+        parser.error("--out of %s is the CSV table and must end in .csv (the .md%s go beside it), "
+                     "not %s" % (args.command, " and .json" if args.command == "gap" else "",
+                                 args.out))
     if args.command == "gap" and args.network not in NUMPY_NETWORKS:
         parser.error("gap splits the steps of the dense networks (%s), not %s: its free parts are "
                      "their bias and ReLU; use profile for the CNN"

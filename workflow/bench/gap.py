@@ -18,15 +18,19 @@ The SGD learning rate is set to 1e-12 for all variants: the weights barely move 
 the gradient), so that every variant computes on practically the same numbers and a free ReLU
 cannot wreck them, while every product and update is still computed (a learning rate of 0 would
 let the BLAS skip the weight update's product).
-A "free" part is an upper bound of what any kernel could save there: the time left with a part
-free is what a perfect fused kernel for that part would still leave (chapter 16, section 14).
+A free part's saving is about the most any kernel could save there: the time left with a part free
+is about what even a perfect fused kernel for that part would still take (only about the part's
+own ``Function`` node, a microsecond or two, would go too; chapter 16, section 14).
 
 Writes ``X.csv`` (one row per variant: median µs per step, ratio to the floor, saving against the
-real step) and ``X.md`` (the same as a Markdown table, with the environment) atomically. StuCrs and
+real step), ``X.md`` (the same as a Markdown table) and ``X.json`` (rows, parameters and the
+environment record of ``run``), each atomically. Only full batches are timed: a last, smaller batch
+of the training set is left out of the batch order. StuCrs and
 the MLP networks only: the free parts replace StuCrs's own ``Linear`` / ``ReLU`` / ``DataLoader``
 internals for the duration of a block and restore them afterwards.
 """
 
+import itertools
 import statistics
 import sys
 import time
@@ -83,9 +87,14 @@ def made_free(lib, parts, fixed_batch):
 
 
 def _endless_steps(adapter, perm, batch_size):
-    """One training step per ``next()``, epoch after epoch over the same batch order."""
+    """One training step per ``next()``, epoch after epoch over the same batch order.
+
+    Only the full batches of an epoch: the epoch is cut before its last, smaller batch (if any),
+    so that every timed step does the same work.
+    """
+    full_batches = len(perm) // batch_size
     while True:
-        yield from adapter.train_epoch(perm, batch_size)
+        yield from itertools.islice(adapter.train_epoch(perm, batch_size), full_batches)
 
 
 def _timed_block(step, steps):
@@ -176,7 +185,10 @@ def run_gap(args):
     md = to_markdown(rows, title, env)
     out = Path(args.out)
     md_path, json_path = out.with_suffix(".md"), out.with_suffix(".json")
-    params.update(rounds=args.rounds, steps=args.steps, still_lr=STILL_LR)
+    # what was used: the learning rate that holds the weights, one batch order, no test pass
+    params.update(lr=STILL_LR, rounds=args.rounds, steps=args.steps)
+    for unused in ("epochs", "test_size"):
+        params.pop(unused, None)
     # the CSV last: it is the rule's first output, so a run cut short leaves no CSV behind
     record.atomic_write_json(json_path, {"network": args.network, "params": params, "rows": rows,
                                          "environment": env})
