@@ -45,7 +45,6 @@ from .floor import _Operands
 from .runner import data_sha256, prepare_adapter, resolve_params
 
 COLUMNS = ("network", "variant", "free", "per_step_us", "over_floor", "saving_us", "rounds", "steps")
-PARTS = ("bias", "relu", "gather")
 VARIANTS = (("stucrs", ()), ("free bias", ("bias",)), ("free relu", ("relu",)),
             ("free bias+relu", ("bias", "relu")), ("free gather", ("gather",)),
             ("free bias+relu+gather", ("bias", "relu", "gather")), ("floor", None))
