@@ -50,6 +50,10 @@ from stucrs.dataloaders import DataLoader, SeqDataLoader  # noqa: E402,F401
 
 __version__ = "0.1.0"
 
+# DeZero の印: 第 2 ステージの小さなコア (stucrs.core_simple) ではなく、完全なコアを使っている。
+# 本のステップ 23〜32 のスクリプトは、これが False なら ``core_simple`` を自分で import する。
+is_simple_core = False
+
 
 def setup_variable():
     """DeZero 互換のための関数 (StuCrs では import 時に演算子が設定済みなので何もしない)。"""

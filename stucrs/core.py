@@ -420,23 +420,28 @@ def as_array(x, array_module=np):
 def _as_operand(other, like):
     """演算子の相手 ``other`` を配列か Variable にする。
 
-    Python / NumPy のスカラーと 0 次元配列は ``like`` (相手の Variable) の浮動小数点 dtype に
-    合わせる。これで float32 の計算が float64 に昇格しない。0 次元配列もスカラーと同じに扱うのは
+    Python / NumPy のスカラーと 0 次元配列は ``like`` (もう一方の入力: Variable か配列) の浮動小数点
+    dtype に合わせる。これで float32 の計算が float64 に昇格しない。0 次元配列もスカラーと同じに扱うのは
     NumPy 1 (DeZero が書かれた版) の型昇格と同じ結果にするため (``x32 * np.array(2.0)`` は float32)。
     """
     if isinstance(other, Variable):
         return other
+    like = like.data if isinstance(like, Variable) else like
+    if not isinstance(like, array_types):
+        like = None  # もう一方も Variable ではない (スカラーなど): dtype は合わせない
     if isinstance(other, array_types):
-        dtype = like.data.dtype
-        if (other.ndim == 0 and dtype.kind == "f" and other.dtype != dtype
-                and other.dtype.kind in "biuf"):
-            return other.astype(dtype)
+        if like is not None:
+            dtype = like.dtype
+            if (other.ndim == 0 and dtype.kind == "f" and other.dtype != dtype
+                    and other.dtype.kind in "biuf"):
+                return other.astype(dtype)
         return other
     if isinstance(other, _scalar_types):
-        xp = cuda.get_array_module(like.data)
-        dtype = like.data.dtype
-        if dtype.kind == "f" and not isinstance(other, complex):
-            return xp.asarray(other, dtype=dtype)
+        if like is None:
+            return np.asarray(other)
+        xp = cuda.get_array_module(like)
+        if like.dtype.kind == "f" and not isinstance(other, complex):
+            return xp.asarray(other, dtype=like.dtype)
         return xp.asarray(other)
     raise TypeError(
         f"unsupported operand type {type(other).__name__} for a Variable: use a Variable, an "
