@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 #
 # StuCrs research container: CUDA 12 runtime + cuDNN, Python 3.11, and the pinned environments of
-# envs/ (GPU variants) built by the same envs/build.py that builds them on a workstation or in CI.
+# envs/ (GPU variants, hash-locked) built by the same envs/build.py that builds them on a
+# workstation or in CI.
 #
 #   docker build -t stucrs .
 #   docker run --rm -it --gpus all stucrs      # --gpus is optional: without it, GPU runs say no_gpu
@@ -9,7 +10,8 @@
 #
 # The repository lives at /workspaces/stucrs and its environments at /workspaces/stucrs/.venvs/NAME.
 # The dev container bind-mounts the checkout over /workspaces/stucrs (so resources/ and results/ stay
-# in the checkout) and keeps .venvs in a volume that Docker fills from this image on first use.
+# in the checkout) and keeps .venvs in a volume that Docker fills from this image on first use; its
+# postCreateCommand rebuilds any environment whose stamp no longer matches its lock.
 # The MLflow UI (`bash scripts/mlflow_ui.sh`) listens on 127.0.0.1:5000 by default; VS Code's port
 # forwarding reaches that address inside the container. With plain Docker, publish the port on the
 # host's loopback only and opt in inside the container:
@@ -69,14 +71,15 @@ USER ${APP_USER}
 WORKDIR /workspaces/stucrs
 
 # Environments that do not contain stucrs first, so that editing stucrs/ keeps their layer cached.
+# envs/build.py installs each from its hash lock (envs/locks/) with uv, itself hash-locked from PyPI.
 COPY --chown=${APP_UID}:${APP_GID} envs/ envs/
-RUN python3 envs/build.py dezero tensorflow torch --gpu
+RUN python3 envs/build.py dezero tensorflow --gpu
 
-# stucrs editable (-e .): the environments point at /workspaces/stucrs/stucrs, which is the live
-# checkout when the dev container mounts it there.
+# stucrs editable (`# editable: .`): the environments point at /workspaces/stucrs/stucrs, which is
+# the live checkout when the dev container mounts it there. torch holds stucrs for the PyTorch tests.
 COPY --chown=${APP_UID}:${APP_GID} pyproject.toml README* ./
 COPY --chown=${APP_UID}:${APP_GID} stucrs/ stucrs/
-RUN python3 envs/build.py stucrs workspace --gpu
+RUN python3 envs/build.py stucrs workspace torch --gpu
 
 # The rest of the checkout (Snakefile, workflow/, config/, scripts/, tests/ ...), so that the image
 # also runs without a mount; .dockerignore keeps .venvs, resources, results and .git out.

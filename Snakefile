@@ -21,7 +21,9 @@ include: "workflow/rules/common.smk"
 # Readable errors (key + allowed values) first, then Snakemake's own validation (fills defaults).
 normalise_config(config)
 try:
-    check_config(config, Path(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
+    check_config(
+        config, Path(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
+    )
 except ValueError as err:
     raise WorkflowError(str(err)) from None
 validate(config, "workflow/schemas/config.schema.yaml")

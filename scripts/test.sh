@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # テスト一式: 環境を用意して (済んでいれば何もしない) すべてのテストを実行する。
-# Sets up everything the tests need on a fresh machine (idempotent), then runs the whole suite.
-# Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/test_core.py -x`.
+# Sets up everything the tests need on a fresh machine (idempotent), then runs the whole suite:
+# the tests that compare with PyTorch in the torch environment, everything else in the workspace.
+# Extra arguments run only the workspace part with them, e.g. `bash scripts/test.sh tests/test_core.py -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# One pinned virtual environment per framework (envs/*.txt); current ones are not rebuilt.
+# One locked virtual environment per framework (envs/*.in, envs/locks/); current ones are not rebuilt.
 python3 envs/build.py workspace stucrs dezero tensorflow torch
 
 # System programs some tests use: PostgreSQL (shared MLflow server test), Graphviz (graph drawing).
@@ -23,4 +24,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-exec .venvs/workspace/bin/python -m pytest "$@"
+# MNIST for the tests: $STUCRS_MNIST_DIR, ../shared/mnist, the verified cache, else one verified
+# download (the tests themselves never download). Without it, the MNIST tests skip with the reason.
+if mnist_dir=$(.venvs/workspace/bin/python tests/mnist_setup.py); then
+  export STUCRS_MNIST_DIR="$mnist_dir"
+fi
+
+if [ $# -gt 0 ]; then
+  exec .venvs/workspace/bin/python -m pytest "$@"
+fi
+
+# Tests marked `torch` run where PyTorch is; there a missing torch is an error, not a skip.
+torch_files=$(grep -l "pytest.mark.torch" tests/test_*.py)
+STUCRS_REQUIRE_TORCH=1 .venvs/torch/bin/python -m pytest -m torch $torch_files
+ignore=()
+for f in $(grep -l "^pytestmark = pytest.mark.torch" tests/test_*.py); do ignore+=("--ignore=$f"); done
+exec .venvs/workspace/bin/python -m pytest -m "not torch" "${ignore[@]}"

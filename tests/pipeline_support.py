@@ -7,8 +7,8 @@
   (docs/en/architecture.md), for tests that do not train anything.
 
 Environment variables: ``STUCRS_VENV_DIR`` (default ``<repo>/.venvs``) is handed to the pipeline as
-``venv_dir`` so that no environment is rebuilt inside a test; ``STUCRS_MNIST_DIR`` (default
-``<repo>/../shared/mnist``) is the local MNIST copy.
+``venv_dir`` so that no environment is rebuilt inside a test; the local MNIST copy is found by
+``tests/mnist_setup.py`` (``STUCRS_MNIST_DIR``, ``../shared/mnist``, the verified cache).
 """
 
 import base64
@@ -31,7 +31,14 @@ def venv_dir():
 
 
 def mnist_dir():
-    return Path(os.environ.get("STUCRS_MNIST_DIR") or REPO.parent / "shared" / "mnist").resolve()
+    """The local MNIST copy (tests/mnist_setup.py); the calling test skips when there is none."""
+    import pytest
+    from mnist_setup import SKIP_REASON, find_mnist
+
+    found = find_mnist()
+    if found is None:
+        pytest.skip(SKIP_REASON)
+    return found
 
 
 def snakemake_exe():

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mnist_setup import SKIP_REASON, find_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 VENVS = REPO / ".venvs"
-MNIST_DIR = Path(os.environ.get("STUCRS_MNIST_DIR") or (REPO.parent / "shared" / "mnist")).resolve()
+MNIST_DIR = find_mnist() or Path(os.environ.get("STUCRS_MNIST_DIR") or (REPO.parent / "shared" / "mnist")).resolve()
 FRAMEWORKS = ("stucrs", "dezero", "tensorflow", "torch", "numpy")
 # the hand-written NumPy reference runs in the StuCrs environment, dense networks only
 ENV_OF = {"numpy": "stucrs"}
@@ -64,7 +65,7 @@ def bench(python, *args, timeout=TIMEOUT):
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     if not (MNIST_DIR / "train-images-idx3-ubyte.gz").is_file():
-        pytest.skip("MNIST raw files not found in %s (set STUCRS_MNIST_DIR)" % MNIST_DIR)
+        pytest.skip(SKIP_REASON)
     out = tmp_path_factory.mktemp("data") / "mnist_prepared.npz"
     r = bench(sys.executable, "prepare", "--mnist-dir", MNIST_DIR, "--out", out)
     assert r.returncode == 0, r.stderr

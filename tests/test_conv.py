@@ -7,7 +7,10 @@ import stucrs.functions_conv as FC
 from stucrs import Variable, no_grad
 from tests.opcheck import NUMPY, backward_check, double_backward_check, forward_dtype_check
 
-torch = pytest.importorskip("torch", reason="PyTorch is part of the workspace environment (envs/workspace.txt)")
+from tests.needs_torch import import_torch  # noqa: E402
+
+torch = import_torch()
+pytestmark = pytest.mark.torch
 tF = torch.nn.functional
 
 rng = np.random.default_rng(2024)

@@ -5,7 +5,10 @@ import pytest
 import stucrs.functions as F
 from stucrs import Variable
 
-torch = pytest.importorskip("torch", reason="PyTorch is part of the workspace environment (envs/workspace.txt)")
+from tests.needs_torch import import_torch  # noqa: E402
+
+torch = import_torch()
+pytestmark = pytest.mark.torch
 
 rng = np.random.default_rng(7)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mnist_setup import SKIP_REASON, find_mnist
 
 from stucrs.datasets import (
     MNIST,
@@ -24,10 +25,10 @@ from stucrs.datasets import (
 )
 from stucrs.transforms import Compose, Flatten, Normalize, ToFloat
 
-SHARED_MNIST = (Path(__file__).resolve().parents[1] / ".." / "shared" / "mnist").resolve()
+SHARED_MNIST = find_mnist() or Path("no-mnist-copy")
 needs_mnist = pytest.mark.skipif(
     not all((SHARED_MNIST / n).is_file() for n in MNIST_FILES),
-    reason=f"offline MNIST copy not found at {SHARED_MNIST}",
+    reason=SKIP_REASON,
 )
 
 

@@ -30,6 +30,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from mnist_setup import SKIP_REASON, find_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 DEZERO_PYTHON = ROOT / ".venvs" / "dezero" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
@@ -43,15 +44,7 @@ pytestmark = pytest.mark.skipif(
 _MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 
-def _find_mnist():
-    candidates = [os.environ.get("STUCRS_MNIST_DIR"), ROOT / "shared" / "mnist", ROOT.parent / "shared" / "mnist"]
-    for c in candidates:
-        if c and all((Path(c) / f).is_file() for f in _MNIST_FILES):
-            return Path(c).resolve()
-    return None
-
-
-MNIST_DIR = _find_mnist()
+MNIST_DIR = find_mnist()
 
 # dezero module suffix ("" = the package itself) -> alias used by snippets and instance expressions
 MODULES = {
@@ -1362,7 +1355,7 @@ def _compare(dz_out, st_out, rtol, atol):
 def test_behaviour_matches_dezero(snippet_results, name):
     snip = SNIPPETS_BY_NAME[name]
     if snip.needs_mnist and MNIST_DIR is None:
-        pytest.skip("no offline MNIST copy (../shared/mnist, or set STUCRS_MNIST_DIR)")
+        pytest.skip(SKIP_REASON)
     dz, st = snippet_results
     d, s = dz[name], st[name]
     assert not d["missing"] and d["error"] is None, (

@@ -4,18 +4,15 @@ import subprocess
 import sys
 
 import pytest
+from mnist_setup import SKIP_REASON, find_mnist
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
 
 
 def _mnist_dir():
-    from stucrs.datasets import MNIST_FILES
-
-    for cand in (os.environ.get("STUCRS_MNIST_DIR"), os.path.join(ROOT, "..", "shared", "mnist")):
-        if cand and all(os.path.exists(os.path.join(cand, f)) for f in MNIST_FILES):
-            return os.path.normpath(cand)
-    return None
+    found = find_mnist()
+    return None if found is None else str(found)
 
 
 def run(script, *args, timeout=120):
@@ -48,7 +45,7 @@ def test_sin_lstm(tmp_path):
 def test_mnist_examples(script, extra):
     mnist = _mnist_dir()
     if mnist is None:
-        pytest.skip("MNIST files not found (set STUCRS_MNIST_DIR)")
+        pytest.skip(SKIP_REASON)
     proc = run(script, "--epochs", "1", "--train-size", "256", "--test-size", "200", "--mnist-dir", mnist, *extra)
     assert proc.returncode == 0, proc.stderr
     assert "epoch   1/1" in proc.stdout and "test loss" in proc.stdout and "acc" in proc.stdout

@@ -11,7 +11,10 @@ from stucrs import Parameter, Variable
 from stucrs import test_mode as inference_mode
 from tests.opcheck import NUMPY, backward_check, double_backward_check
 
-torch = pytest.importorskip("torch", reason="PyTorch is part of the workspace environment (envs/workspace.txt)")
+from tests.needs_torch import import_torch  # noqa: E402
+
+torch = import_torch()
+pytestmark = pytest.mark.torch
 tF = torch.nn.functional
 
 rng = np.random.default_rng(99)

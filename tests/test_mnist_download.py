@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mnist_setup import SKIP_REASON, find_mnist
 
 from stucrs import datasets
 from stucrs.datasets import MNIST, MNIST_FILES, MNISTError, fetch_mnist, load_mnist_arrays
 
-SHARED_MNIST = (Path(__file__).resolve().parents[1] / ".." / "shared" / "mnist").resolve()
+SHARED_MNIST = find_mnist() or Path("no-mnist-copy")
 LABELS = "t10k-labels-idx1-ubyte.gz"
 IMAGES = "t10k-images-idx3-ubyte.gz"
 HINTS = ("local_dir=", "STUCRS_MNIST_DIR", "mnist_dir=")
@@ -158,7 +159,7 @@ def test_good_file(server, synthetic, tmp_path):
     assert server.requests == [f"/good/{LABELS}"]
 
 
-@pytest.mark.skipif(not all((SHARED_MNIST / n).is_file() for n in MNIST_FILES), reason="no offline MNIST copy")
+@pytest.mark.skipif(not all((SHARED_MNIST / n).is_file() for n in MNIST_FILES), reason=SKIP_REASON)
 def test_real_files_with_real_pins(server, tmp_path, capsys):
     for name in MNIST_FILES:  # recompressed .gz bytes: only the decompressed payload matches the pins
         mirror = server.serve("mnist", name, (SHARED_MNIST / name).read_bytes())

@@ -63,8 +63,10 @@ def test_model_plot(tmp_path):
         assert (tmp_path / "m.png").exists()
 
 
+@pytest.mark.torch
 def test_small_cnn_matches_torch():
-    torch = pytest.importorskip("torch")
+    from tests.needs_torch import import_torch
+    torch = import_torch()
 
     class CNN(Model):
         def __init__(self):

@@ -6,7 +6,10 @@ import stucrs
 import stucrs.functions as F
 from stucrs import Parameter, Variable, optimizers
 
-torch = pytest.importorskip("torch", reason="PyTorch is part of the workspace environment (envs/workspace.txt)")
+from tests.needs_torch import import_torch  # noqa: E402
+
+torch = import_torch()
+pytestmark = pytest.mark.torch
 
 rng = np.random.default_rng(5)
 

@@ -34,8 +34,7 @@ EXPERIMENT = "stucrs-quick"
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
-    if not mnist_dir().is_dir():
-        pytest.fail("no local MNIST copy at %s (set STUCRS_MNIST_DIR)" % mnist_dir())
+    mnist_dir()  # skips the module's tests with the reason when there is no MNIST copy
     for fw in FRAMEWORKS:
         if not (venv_dir() / fw / "bin" / "python").exists():
             pytest.fail("environment %s missing under %s: run `python3 envs/build.py %s` "

@@ -11,16 +11,16 @@ rule train:
         timeline="results/runs/{network}-{framework}-{device}-r{repeat}.timeline.csv",
     log:
         "results/logs/train/{network}-{framework}-{device}-r{repeat}.log",
+    priority: repeat_round
+    threads: THREADS
+    resources:
+        bench=1,
+        gpu=lambda wc: int(wc.device == "gpu"),
     params:
         python=lambda wc: venv_python(config, wc.framework),
         args=lambda wc: bench_args(config, wc.network),
         paired=lambda wc: paired_floor_args(config, wc.framework, wc.device),
         header=TIMELINE_HEADER,
-    threads: THREADS
-    priority: repeat_round
-    resources:
-        bench=1,
-        gpu=lambda wc: int(wc.device == "gpu"),
     # A GPU variant without a GPU writes a clean `no_gpu` result and no timeline: an empty
     # (header only) timeline keeps the outputs complete.
     shell:
@@ -42,13 +42,13 @@ rule floor:
         timeline="results/floor/{network}-r{repeat}.timeline.csv",
     log:
         "results/logs/floor/{network}-r{repeat}.log",
+    priority: repeat_round
+    threads: THREADS
+    resources:
+        bench=1,
     params:
         python=venv_python(config, FLOOR_ENV),
         args=lambda wc: bench_args(config, wc.network),
-    threads: THREADS
-    priority: repeat_round
-    resources:
-        bench=1,
     shell:
         "{params.python} -m workflow.bench floor --no-progress"
         " --network {wildcards.network} --device cpu --repeat {wildcards.repeat}"
@@ -73,12 +73,12 @@ rule profile:
         md="results/profile/{network}-{framework}.md",
     log:
         "results/logs/profile/{network}-{framework}.log",
-    params:
-        python=lambda wc: venv_python(config, wc.framework),
-        args=lambda wc: profile_args(config, wc.network),
     threads: THREADS
     resources:
         bench=1,
+    params:
+        python=lambda wc: venv_python(config, wc.framework),
+        args=lambda wc: profile_args(config, wc.network),
     shell:
         "{params.python} -m workflow.bench profile --no-progress"
         " --framework {wildcards.framework} --network {wildcards.network} --device cpu"
@@ -104,12 +104,12 @@ rule gap:
         json="results/gap/{network}.json",
     log:
         "results/logs/gap/{network}.log",
-    params:
-        python=venv_python(config, "stucrs"),
-        args=lambda wc: gap_args(config, wc.network),
     threads: THREADS
     resources:
         bench=1,
+    params:
+        python=venv_python(config, "stucrs"),
+        args=lambda wc: gap_args(config, wc.network),
     shell:
         "{params.python} -m workflow.bench gap --no-progress"
         " --network {wildcards.network} --device cpu"

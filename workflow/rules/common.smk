@@ -32,7 +32,11 @@ FLOOR_ENV = "stucrs"
 def _path_of(error):
     text = ""
     for part in error.absolute_path:
-        text += "[%d]" % part if isinstance(part, int) else (".%s" % part if text else str(part))
+        text += (
+            "[%d]" % part
+            if isinstance(part, int)
+            else (".%s" % part if text else str(part))
+        )
     return text or "(top level)"
 
 
@@ -42,20 +46,35 @@ def _describe(error):
     schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        extra = (
+            sorted(set(error.instance) - set(allowed))
+            if isinstance(error.instance, dict)
+            else []
+        )
         where = "top level" if key == "(top level)" else "'%s'" % key
         return "unknown key(s) %s at %s; allowed keys: %s" % (
-            ", ".join(repr(e) for e in extra), where, ", ".join(allowed))
+            ", ".join(repr(e) for e in extra),
+            where,
+            ", ".join(allowed),
+        )
     if error.validator == "enum":
         return "%s: %r is not allowed; allowed values: %s" % (
-            key, error.instance, ", ".join(repr(v) for v in error.validator_value))
+            key,
+            error.instance,
+            ", ".join(repr(v) for v in error.validator_value),
+        )
     if error.validator == "propertyNames":
         return "%s: %s" % (key, error.message)
     if error.validator == "type":
         return "%s: %r has the wrong type; expected %s" % (
-            key, error.instance, " or ".join(
-                error.validator_value if isinstance(error.validator_value, list)
-                else [error.validator_value]))
+            key,
+            error.instance,
+            " or ".join(
+                error.validator_value
+                if isinstance(error.validator_value, list)
+                else [error.validator_value]
+            ),
+        )
     return "%s: %s" % (key, error.message)
 
 
@@ -74,7 +93,9 @@ def check_config(cfg, schema_path):
     with open(schema_path, encoding="utf-8") as fh:
         schema = yaml.safe_load(fh)
     validator_cls = jsonschema.validators.validator_for(schema)
-    errors = sorted(validator_cls(schema).iter_errors(cfg), key=lambda e: list(e.absolute_path))
+    errors = sorted(
+        validator_cls(schema).iter_errors(cfg), key=lambda e: list(e.absolute_path)
+    )
     lines = []
     for err in errors:
         leaves = [err]
@@ -85,17 +106,25 @@ def check_config(cfg, schema_path):
             if line not in lines:
                 lines.append(line)
     for variant in cfg.get("variants") or []:
-        if isinstance(variant, dict) and variant.get("framework") == "numpy" \
-                and variant.get("device") == "gpu":
-            lines.append("variants: the hand-written NumPy reference runs on the CPU only; "
-                         "use {framework: numpy, device: cpu}")
+        if (
+            isinstance(variant, dict)
+            and variant.get("framework") == "numpy"
+            and variant.get("device") == "gpu"
+        ):
+            lines.append(
+                "variants: the hand-written NumPy reference runs on the CPU only; "
+                "use {framework: numpy, device: cpu}"
+            )
     for net in cfg.get("networks") or []:
         if net in NETWORKS and net not in (cfg.get("network_params") or {}):
-            lines.append("network_params: no entry for network %r listed in 'networks'" % net)
+            lines.append(
+                "network_params: no entry for network %r listed in 'networks'" % net
+            )
     if lines:
         raise ValueError(
             "invalid configuration (checked against %s):\n  - %s"
-            % (Path(schema_path).name, "\n  - ".join(lines)))
+            % (Path(schema_path).name, "\n  - ".join(lines))
+        )
 
 
 def gpu_probe(venv_dir):
@@ -103,7 +132,9 @@ def gpu_probe(venv_dir):
     smi = shutil.which("nvidia-smi")
     if smi:
         try:
-            out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20)
+            out = subprocess.run(
+                [smi, "-L"], capture_output=True, text=True, timeout=20
+            )
             if out.returncode == 0 and "GPU" in out.stdout:
                 return True, "nvidia-smi: %s" % out.stdout.strip().splitlines()[0]
         except (OSError, subprocess.SubprocessError):
@@ -112,7 +143,9 @@ def gpu_probe(venv_dir):
     if py.exists():
         code = "import cupy; n = cupy.cuda.runtime.getDeviceCount(); print(n); assert n > 0"
         try:
-            out = subprocess.run([str(py), "-c", code], capture_output=True, text=True, timeout=60)
+            out = subprocess.run(
+                [str(py), "-c", code], capture_output=True, text=True, timeout=60
+            )
             if out.returncode == 0:
                 return True, "CuPy sees %s device(s)" % out.stdout.strip()
         except (OSError, subprocess.SubprocessError):
@@ -136,8 +169,10 @@ def active_variants(cfg):
         if found:
             return variants, None
     left_out = ", ".join("%s-%s" % v for v in gpu_wanted)
-    note = ("StuCrs pipeline: GPU variants left out of the DAG (%s): %s. "
-            "Set `--config gpu=true` to plan them anyway." % (why, left_out))
+    note = (
+        "StuCrs pipeline: GPU variants left out of the DAG (%s): %s. "
+        "Set `--config gpu=true` to plan them anyway." % (why, left_out)
+    )
     return [v for v in variants if v[1] != "gpu"], note
 
 
@@ -147,11 +182,13 @@ def job_id(network, framework, device, repeat):
 
 def all_job_ids(cfg, variants):
     """Every network x variant x repeat; the NumPy reference only for the dense networks."""
-    return [job_id(net, fw, dev, r)
-            for net in cfg["networks"]
-            for fw, dev in variants
-            if fw != "numpy" or net in NUMPY_NETWORKS
-            for r in range(cfg["repeats"])]
+    return [
+        job_id(net, fw, dev, r)
+        for net in cfg["networks"]
+        for fw, dev in variants
+        if fw != "numpy" or net in NUMPY_NETWORKS
+        for r in range(cfg["repeats"])
+    ]
 
 
 def default_threads(cfg):
@@ -165,10 +202,21 @@ def default_threads(cfg):
 
 def bench_args(cfg, network, epochs=None, train_size=None):
     """Harness options shared by `run`, `floor` and `profile` (threads and repeat are added by the
-    rule); `epochs` / `train_size` replace the network's and the configuration's when given."""
+    rule); `epochs` / `train_size` replace the network's and the configuration's when given.
+    """
     hp = cfg["network_params"][network]
-    args = ["--epochs", epochs or hp["epochs"], "--batch-size", hp["batch_size"], "--lr", hp["lr"],
-            "--seed", cfg.get("seed", 0), "--openblas-kernel", cfg.get("openblas_kernel", "auto")]
+    args = [
+        "--epochs",
+        epochs or hp["epochs"],
+        "--batch-size",
+        hp["batch_size"],
+        "--lr",
+        hp["lr"],
+        "--seed",
+        cfg.get("seed", 0),
+        "--openblas-kernel",
+        cfg.get("openblas_kernel", "auto"),
+    ]
     train_size = train_size or cfg.get("train_size")
     if train_size:
         args += ["--train-size", train_size]
@@ -191,29 +239,41 @@ def paired_floor_args(cfg, framework, device):
 def repeat_round(wildcards):
     """Priority of a timed job: repeat 0 of every variant first, then repeat 1, ... (higher runs
     first). The repeats of one variant are so spread over the whole run, and a slow phase of the
-    machine costs a variant at most one of its repeats instead of several back to back."""
+    machine costs a variant at most one of its repeats instead of several back to back.
+    """
     return -int(wildcards.repeat)
 
 
 def profile_args(cfg, network):
     """Harness options of the `profile` job: the run's options with the profile's epochs and size."""
     prof = cfg.get("profile") or {}
-    return bench_args(cfg, network, epochs=prof.get("epochs", 1), train_size=prof.get("train_size"))
+    return bench_args(
+        cfg, network, epochs=prof.get("epochs", 1), train_size=prof.get("train_size")
+    )
 
 
 def profile_targets(cfg, variants):
     """results/profile/NETWORK-FRAMEWORK.{csv,md} for the profiled frameworks that run on the CPU."""
-    frameworks = [fw for fw in (cfg.get("profile") or {}).get("frameworks", [])
-                  if (fw, "cpu") in variants]
-    return ["results/profile/%s-%s.%s" % (net, fw, ext)
-            for net in cfg["networks"] for fw in frameworks for ext in ("csv", "md")]
+    frameworks = [
+        fw
+        for fw in (cfg.get("profile") or {}).get("frameworks", [])
+        if (fw, "cpu") in variants
+    ]
+    return [
+        "results/profile/%s-%s.%s" % (net, fw, ext)
+        for net in cfg["networks"]
+        for fw in frameworks
+        for ext in ("csv", "md")
+    ]
 
 
 def gap_args(cfg, network):
     """Harness options of the `gap` job: the run's options with the gap's rounds and steps."""
     gap = cfg.get("gap") or {}
     return bench_args(cfg, network) + " --rounds %d --steps %d" % (
-        gap.get("rounds", 10), gap.get("steps", 100))
+        gap.get("rounds", 10),
+        gap.get("steps", 100),
+    )
 
 
 def gap_targets(cfg, variants):
@@ -221,25 +281,33 @@ def gap_targets(cfg, variants):
     when StuCrs runs on the CPU."""
     if ("stucrs", "cpu") not in variants:
         return []
-    nets = [n for n in (cfg.get("gap") or {}).get("networks", []) if n in cfg["networks"]]
-    return ["results/gap/%s.%s" % (net, ext) for net in nets for ext in ("csv", "md", "json")]
+    nets = [
+        n for n in (cfg.get("gap") or {}).get("networks", []) if n in cfg["networks"]
+    ]
+    return [
+        "results/gap/%s.%s" % (net, ext)
+        for net in nets
+        for ext in ("csv", "md", "json")
+    ]
 
 
 def requirement_files(framework):
-    """envs/NAME.txt, plus envs/NAME-gpu.txt where it exists (used by GPU builds)."""
-    files = ["envs/%s.txt" % framework]
-    if Path("envs", "%s-gpu.txt" % framework).exists():
-        files.append("envs/%s-gpu.txt" % framework)
+    """envs/NAME.in and its lock, plus the GPU variant's where it exists (used by GPU builds)."""
+    files = ["envs/%s.in" % framework, "envs/locks/%s.txt" % framework]
+    if Path("envs", "%s-gpu.in" % framework).exists():
+        files += ["envs/%s-gpu.in" % framework, "envs/locks/%s-gpu.txt" % framework]
     return files
 
 
 def env_name(framework):
-    """The environment (envs/NAME.txt, <venv_dir>/NAME) a framework's jobs run in."""
+    """The environment (envs/NAME.in, <venv_dir>/NAME) a framework's jobs run in."""
     return ENV_OF.get(framework, framework)
 
 
 def venv_python(cfg, framework):
-    return str(Path(cfg.get("venv_dir", ".venvs"), env_name(framework), "bin", "python"))
+    return str(
+        Path(cfg.get("venv_dir", ".venvs"), env_name(framework), "bin", "python")
+    )
 
 
 def tracking_uri(cfg):
@@ -250,6 +318,7 @@ def tracking_uri(cfg):
 def tracking_key(cfg):
     """A digest of where tracking goes (URI + experiment): changing it re-runs `track`.
 
-    Only the digest is stored in Snakemake's metadata, never the URI (it may hold a password)."""
+    Only the digest is stored in Snakemake's metadata, never the URI (it may hold a password).
+    """
     text = "%s\n%s" % (tracking_uri(cfg), cfg["mlflow"]["experiment"])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

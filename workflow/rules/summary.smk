@@ -1,16 +1,27 @@
 # Summary table, figures and the material of `snakemake --report results/report.html`.
 
-FIGURE_NAMES = ["training_time", "cpu_timeline", "test_accuracy", "peak_memory", "gpu_vs_cpu"]
+FIGURE_NAMES = [
+    "training_time",
+    "cpu_timeline",
+    "test_accuracy",
+    "peak_memory",
+    "gpu_vs_cpu",
+]
 FIGURES = expand("results/figures/{name}.{ext}", name=FIGURE_NAMES, ext=["png", "svg"])
 
 
 rule aggregate:
     input:
         runs=expand("results/runs/{id}.json", id=JOB_IDS),
-        floors=expand("results/floor/{network}-r{repeat}.json", network=config["networks"],
-                      repeat=range(config["repeats"]))
-        if config["floor"]
-        else [],
+        floors=(
+            expand(
+                "results/floor/{network}-r{repeat}.json",
+                network=config["networks"],
+                repeat=range(config["repeats"]),
+            )
+            if config["floor"]
+            else []
+        ),
     output:
         csv=report(
             "results/summary.csv",

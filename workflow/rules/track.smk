@@ -10,11 +10,11 @@ rule track:
         "results/tracked/{id}.json",
     log:
         "results/logs/track/{id}.log",
+    resources:
+        mlflow=1,
     params:
         experiment=config["mlflow"]["experiment"],
         # A digest of the tracking URI: pointing at another store re-runs tracking.
         store=tracking_key(config),
-    resources:
-        mlflow=1,
     script:
         "../scripts/track.py"

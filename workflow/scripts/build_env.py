@@ -1,7 +1,7 @@
-"""Rule ``build_env``: make sure ``<venv_dir>/<framework>/`` is built from ``envs/<framework>.txt``.
+"""Rule ``build_env``: make sure ``<venv_dir>/<framework>/`` is built from ``envs/<framework>.in``'s lock.
 
 With the default ``venv_dir: .venvs`` this runs ``python3 envs/build.py NAME [--gpu]``, which does
-nothing when the environment's stamp matches the requirements (``--gpu`` when GPU variants of the
+nothing when the environment's stamp matches the lock (``--gpu`` when GPU variants of the
 framework are planned, or when the existing environment is a GPU build). With any other ``venv_dir``
 the environments are taken as built beforehand: they are checked, never built. The output is a
 small JSON marker holding the environment's stamp (written atomically).
