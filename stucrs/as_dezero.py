@@ -27,6 +27,9 @@ ALIAS = "dezero"
 class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """``dezero`` / ``dezero.X`` の import に ``stucrs`` / ``stucrs.X`` を渡す finder。"""
 
+    def __init__(self):
+        self._specs = {}
+
     def find_spec(self, fullname, path=None, target=None):
         if fullname != ALIAS and not fullname.startswith(ALIAS + "."):
             return None
@@ -43,13 +46,15 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 f"the script imports {spec.name!r}, but StuCrs has no module {target!r}: "
                 f"this part of DeZero is not provided by StuCrs (see docs/ja/book-scripts.md)",
                 name=spec.name) from None
-        # 別名のモジュールを sys.modules に置く (import の仕組みが __spec__ などを書き換えないように、
-        # ここで登録してから本物を返す)
-        sys.modules[spec.name] = module
+        self._specs[spec.name] = module.__spec__
         return module
 
     def exec_module(self, module):
-        pass  # 本物の stucrs のモジュールはもう実行済み
+        # 本物の stucrs のモジュールは実行済み。import の仕組みが書き換えた __spec__ を元に戻す
+        for alias, original in list(self._specs.items()):
+            if original is not None and original.name == module.__name__:
+                module.__spec__ = original
+                del self._specs[alias]
 
 
 def install():
@@ -78,7 +83,7 @@ def main(argv=None):
     install()
     # python script.py と同じ状態にする: sys.argv とスクリプトのフォルダを import の検索先の先頭に
     sys.argv = argv
-    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    sys.path[0] = os.path.dirname(os.path.abspath(script))  # not the current folder (as -m leaves it)
     runpy.run_path(script, run_name="__main__")
     return 0
 

@@ -449,6 +449,14 @@ def _as_operand(other, like):
     )
 
 
+def _as_operands(x0, x1):
+    """二項演算の 2 つの入力をそろえる (``x0`` が 0 次元の生の配列でも ``x1`` の dtype に合わせる)。"""
+    x1 = _as_operand(x1, x0)
+    if isinstance(x0, array_types) and x0.ndim == 0:
+        x0 = _as_operand(x0, x1)
+    return x0, x1
+
+
 # =============================================================================
 # Function
 # =============================================================================
@@ -528,7 +536,7 @@ class Add(Function):
 
 def add(x0, x1):
     """x0 + x1 (ブロードキャスト対応)。"""
-    x1 = _as_operand(x1, x0)
+    x0, x1 = _as_operands(x0, x1)
     return Add()(x0, x1)
 
 
@@ -555,7 +563,7 @@ class Mul(Function):
 
 def mul(x0, x1):
     """x0 * x1 (要素ごとの積)。"""
-    x1 = _as_operand(x1, x0)
+    x0, x1 = _as_operands(x0, x1)
     return Mul()(x0, x1)
 
 
@@ -595,13 +603,13 @@ class Sub(Function):
 
 def sub(x0, x1):
     """引き算 x0 - x1。/ Subtraction."""
-    x1 = _as_operand(x1, x0)
+    x0, x1 = _as_operands(x0, x1)
     return Sub()(x0, x1)
 
 
 def rsub(x0, x1):
     """x1 - x0 (右辺が Variable のとき)。"""
-    x1 = _as_operand(x1, x0)
+    x0, x1 = _as_operands(x0, x1)
     return Sub()(x1, x0)
 
 
@@ -628,13 +636,13 @@ class Div(Function):
 
 def div(x0, x1):
     """割り算 x0 / x1。/ Division."""
-    x1 = _as_operand(x1, x0)
+    x0, x1 = _as_operands(x0, x1)
     return Div()(x0, x1)
 
 
 def rdiv(x0, x1):
     """x1 / x0 (右辺が Variable のとき)。"""
-    x1 = _as_operand(x1, x0)
+    x0, x1 = _as_operands(x0, x1)
     return Div()(x1, x0)
 
 

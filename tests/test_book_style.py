@@ -66,6 +66,29 @@ def test_runner_wins_over_a_dezero_folder_beside_the_script(tmp_path):
     assert r.stdout.split() == ["stucrs", "stucrs.core"]
 
 
+def test_runner_keeps_stucrs_module_specs(tmp_path):
+    # a submodule imported only through its alias keeps its own __spec__ (importlib.reload works)
+    script = tmp_path / "s.py"
+    script.write_text("import importlib, dezero.as_dezero as a, stucrs.as_dezero as b\n"
+                      "print(a is b, b.__spec__.name)\nimportlib.reload(b)\n")
+    r = _run([sys.executable, "-m", "stucrs.as_dezero", str(script)], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "stucrs.as_dezero"]
+
+
+def test_runner_path_is_the_scripts_folder_only(tmp_path):
+    # like `python script.py`: the script's folder first, not the caller's current folder
+    (tmp_path / "here").mkdir()
+    (tmp_path / "here" / "shadow_mod.py").write_text("print('from the current folder')\n")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "s.py").write_text(
+        "import sys, os\nprint(sys.path[0] == os.path.dirname(os.path.abspath(__file__)))\n"
+        "try:\n    import shadow_mod\nexcept ImportError:\n    print('not shadowed')\n")
+    r = _run([sys.executable, "-m", "stucrs.as_dezero", str(tmp_path / "elsewhere" / "s.py")], tmp_path / "here")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "not", "shadowed"]
+
+
 def test_runner_names_what_stucrs_lacks(tmp_path):
     script = tmp_path / "s.py"
     script.write_text("import dezero.no_such_part\n")

@@ -187,6 +187,10 @@ def test_float32_rules_kept_for_raw_arrays(fn):
     assert fn(a, 3.0).dtype == np.float32
     assert fn(Variable(a), 3.0).dtype == np.float32
     assert fn(a, np.float64(3.0)).dtype == np.float32
+    # a 0-d array on either side is a number too, as in DeZero (NumPy 1's value-based casting)
+    assert fn(np.array(3.0), a).dtype == np.float32
+    assert fn(np.array(3.0), Variable(a)).dtype == np.float32
+    assert fn(a, np.array(3.0)).dtype == np.float32
     # two arrays follow NumPy's own promotion
     assert fn(a, np.ones((2, 2), dtype=np.float64)).dtype == np.float64
     assert fn(a, a).dtype == np.float32
@@ -195,7 +199,7 @@ def test_float32_rules_kept_for_raw_arrays(fn):
 def test_pairs_of_raw_and_variable_give_same_double_backward():
     # higher-order derivatives still work when the other operand is a raw array
     x = Variable(np.array(2.0))
-    y = F.mul(x, np.array(3.0)) * x  # 3 x^2
+    y = F.mul(np.array(3.0), x) * x  # 3 x^2, the raw array first
     y.backward(create_graph=True)
     gx = x.grad
     x.cleargrad()

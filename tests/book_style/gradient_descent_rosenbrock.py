@@ -1,4 +1,8 @@
 # Step 28 style: gradient descent on the Rosenbrock function with the simple core (grad is an array).
+if '__file__' in globals():
+    import os
+    import sys
+    sys.path.append(os.path.join(os.path.dirname(__file__), '..'))
 import numpy as np
 
 import dezero

@@ -1,4 +1,8 @@
 # Step 33 style: Newton's method with the second derivative from backward(create_graph=True).
+if '__file__' in globals():
+    import os
+    import sys
+    sys.path.append(os.path.join(os.path.dirname(__file__), '..'))
 import numpy as np
 
 from dezero import Variable

@@ -1,4 +1,8 @@
 # Step 24 style: gradients of the sphere, Matyas and Goldstein-Price functions.
+if '__file__' in globals():
+    import os
+    import sys
+    sys.path.append(os.path.join(os.path.dirname(__file__), '..'))
 import numpy as np
 
 from dezero import Variable
