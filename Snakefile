@@ -3,7 +3,7 @@
 #
 #   snakemake --cores all                                  # everything (config/config.yaml)
 #   snakemake --cores all --configfile config/quick.yaml   # small smoke run
-#   snakemake --report results/report.html                 # HTML report afterwards
+#   bash scripts/run.sh [ARGS]    # the same, plus the HTML report results/RUN_NAME/report.html
 #
 # See docs/en/pipeline.md. Contracts: docs/en/architecture.md.
 
@@ -35,6 +35,7 @@ for _pool in ("bench", "mlflow"):
     if _pool not in workflow.global_resources:
         workflow.global_resources[_pool] = 1
 
+RESULTS = results_dir(config)
 VARIANTS, GPU_NOTE = active_variants(config)
 if GPU_NOTE:
     print(GPU_NOTE, file=sys.stderr)
@@ -68,9 +69,24 @@ include: "workflow/rules/summary.smk"
 rule all:
     default_target: True
     input:
-        expand("results/tracked/{id}.json", id=JOB_IDS),
-        "results/summary.csv",
-        "results/summary.md",
+        expand(results_path("tracked/{id}.json"), id=JOB_IDS),
+        results_path("summary.csv"),
+        results_path("summary.md"),
         FIGURES,
         profile_targets(config, VARIANTS),
         gap_targets(config, VARIANTS),
+
+
+onsuccess:
+    _report = results_path("report.html")
+    if os.environ.get("STUCRS_REPORT") == _report:
+        print(
+            "StuCrs pipeline: results in %s/; writing the HTML report %s"
+            % (RESULTS, _report)
+        )
+    else:
+        print(
+            "StuCrs pipeline: results in %s/. HTML report: run `bash scripts/run.sh` (it writes "
+            "%s), or `snakemake --report %s` with this run's --configfile/--config options."
+            % (RESULTS, _report, _report)
+        )

@@ -28,7 +28,8 @@ while [ $# -gt 0 ]; do
 done
 mlflow=.venvs/workspace/bin/mlflow
 [ -x "$mlflow" ] || mlflow=mlflow
-cmd=("$mlflow" ui --backend-store-uri "$store" --host "$host" --port "$port")
+# the artifacts of a local store live at mlflow-artifacts:/EXPERIMENT, served from this folder
+cmd=("$mlflow" ui --backend-store-uri "$store" --artifacts-destination results/mlflow-artifacts --host "$host" --port "$port")
 if [ "$host" = 0.0.0.0 ]; then
   echo "WARNING: the MLflow UI will listen on all interfaces (0.0.0.0:$port) without authentication:" >&2
   echo "         anyone who can reach this port can read and change your runs." >&2

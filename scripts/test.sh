@@ -9,10 +9,12 @@ cd "$(dirname "$0")/.."
 # One locked virtual environment per framework (envs/*.in, envs/locks/); current ones are not rebuilt.
 python3 envs/build.py workspace stucrs dezero tensorflow torch
 
-# System programs some tests use: PostgreSQL (shared MLflow server test), Graphviz (graph drawing).
+# System programs some tests use: PostgreSQL (shared MLflow server test), Graphviz (graph drawing),
+# Chromium (the browser checks of the report and the MLflow UI).
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "[test.sh] installing Debian packages: ${missing[*]}"

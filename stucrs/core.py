@@ -425,7 +425,11 @@ def _as_operand(other, like):
     NumPy 1 (DeZero が書かれた版) の型昇格と同じ結果にするため (``x32 * np.array(2.0)`` は float32)。
     """
     if isinstance(other, Variable):
+        if other.data is None:
+            raise _empty_variable_error(other)
         return other
+    if isinstance(like, Variable) and like.data is None:
+        raise _empty_variable_error(like)
     like = like.data if isinstance(like, Variable) else like
     if not isinstance(like, array_types):
         like = None  # もう一方も Variable ではない (スカラーなど): dtype は合わせない
@@ -447,6 +451,11 @@ def _as_operand(other, like):
         f"unsupported operand type {type(other).__name__} for a Variable: use a Variable, an "
         f"ndarray or a Python/NumPy number (wrap lists with np.array(...))."
     )
+
+
+def _empty_variable_error(v):
+    return TypeError(f"the Variable{' ' + repr(v.name) if v.name else ''} holds no data (Variable(None)): "
+                     f"give it an array first, e.g. Variable(np.array(1.0))")
 
 
 def _as_operands(x0, x1):

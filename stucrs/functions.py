@@ -369,6 +369,9 @@ class Linear(Function):
             )
         y = x @ W
         if b is not None:
+            if b.shape not in ((W.shape[1],), (1, W.shape[1])):
+                raise ValueError(f"linear: bias b of shape {b.shape} does not fit weight W of shape {W.shape}: "
+                                 f"b must have shape ({W.shape[1]},), one value per output")
             y += b  # y は新しい配列なのでその場で足す (一時配列を作らない)
         return y
 
@@ -701,8 +704,20 @@ def _as_target(t, like):
     return t_data
 
 
+def _check_binary(t, name):
+    """2 値分類の正解は 0 か 1 だけ (それ以外は損失の値が意味を持たない)。"""
+    t_data = t.data if isinstance(t, Variable) else t
+    xp = cuda.get_array_module(t_data)
+    bad = t_data[(t_data != 0) & (t_data != 1)] if t_data.size else t_data[:0]
+    if bad.size:
+        raise ValueError(f"{name}: labels t must be 0 or 1 (binary classification), got "
+                         f"{sorted(set(xp.asnumpy(bad).tolist() if xp is not np else bad.tolist()))[:5]}; "
+                         f"for more classes use softmax_cross_entropy")
+
+
 def sigmoid_cross_entropy(x, t):
     """シグモイド交差エントロピー誤差 (2 値分類、t は 0/1)。"""
+    _check_binary(t, "sigmoid_cross_entropy")
     x = as_variable(x)
     if x.ndim != (t.ndim if hasattr(t, "ndim") else np.ndim(t)):
         t = t.reshape(*x.shape)
@@ -716,6 +731,7 @@ def sigmoid_cross_entropy(x, t):
 
 def binary_cross_entropy(p, t):
     """2 値交差エントロピー誤差 (p は確率、t は 0/1)。"""
+    _check_binary(t, "binary_cross_entropy")
     p = as_variable(p)
     if p.ndim != (t.ndim if hasattr(t, "ndim") else np.ndim(t)):
         t = t.reshape(*p.shape)
@@ -739,6 +755,11 @@ def accuracy(y, t):
     """正解率 (微分しない)。/ Classification accuracy (not differentiable)."""
     y_data, t_data = _data_of(y), _data_of(t)
     xp = cuda.get_array_module(y_data)
+    if t_data.size and y_data.ndim == 2 and t_data.dtype.kind in "iu":
+        lo, hi = int(t_data.min()), int(t_data.max())
+        if lo < 0 or hi >= y_data.shape[1]:
+            raise ValueError(f"accuracy: label {lo if lo < 0 else hi} is out of range for "
+                             f"{y_data.shape[1]} classes (labels must be in 0..{y_data.shape[1] - 1})")
     pred = y_data.argmax(axis=1).reshape(t_data.shape)
     result = pred == t_data
     if result.size:

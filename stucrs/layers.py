@@ -148,17 +148,35 @@ class Layer:
             raise
         return path
 
+    def _flatten_owners(self, owners, parent_key=""):
+        """``{"l0/W": そのパラメータを持つ Layer, ...}`` (読み込むときに dtype と次元を知るため)。"""
+        for name in self._params:
+            obj = self.__dict__[name]
+            key = parent_key + "/" + name if parent_key else name
+            if isinstance(obj, Layer):
+                obj._flatten_owners(owners, key)
+            else:
+                owners[key] = self
+
     def load_weights(self, path):
         """``save_weights`` で保存した npz ファイルからパラメータを読み込む。/ Load weights.
 
-        名前と形をすべて照合します。足りない名前・余分な名前・形の違いがあれば、どのパラメータが
-        どう違うかを示す ``ValueError`` を出し、何も書き換えません。pickle を含むファイルは拒否します。
+        ファイル全体 (名前・形・dtype) を先に確かめてから書き換えます。足りない名前・余分な名前・
+        形の違い・数値に変換できない配列・壊れたファイルのどれでも、ファイル名と直し方を示す
+        ``ValueError`` を出し、モデルは何も変わりません。まだ形の決まっていないパラメータ
+        (最初の順伝播の前の ``Linear`` など) は、ファイルの形で初期化します (浮動小数点の配列で、
+        次元の数が合うときだけ。dtype はレイヤの dtype に変換)。pickle を含むファイルは拒否します。
         """
+        import zipfile
+        import zlib
+
         path = os.fspath(path)
         if not os.path.exists(path) and os.path.exists(path + ".npz"):
             path += ".npz"
-        params_dict = {}
+        params_dict, owners = {}, {}
         self._flatten_params(params_dict)
+        self._flatten_owners(owners)
+        fix = "save the weights again with Layer.save_weights, or load another file"
         try:
             npz = np.load(path, allow_pickle=False)
             if not hasattr(npz, "files"):
@@ -170,7 +188,14 @@ class Layer:
             if "pickle" in str(e).lower():
                 raise ValueError(f"load_weights: {path} contains pickled (object) data, which is refused "
                                  f"for safety; save weights with Layer.save_weights (plain arrays only)") from None
-            raise
+            if str(e).startswith("load_weights:"):
+                raise
+            raise ValueError(f"load_weights: cannot read {path} ({e}); {fix}") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+            raise ValueError(f"load_weights: {path} is truncated or corrupted ({type(e).__name__}: {e}); "
+                             f"{fix}") from None
+        except OSError as e:
+            raise ValueError(f"load_weights: cannot read {path} ({e.strerror or e})") from None
         missing = [k for k in params_dict if k not in arrays]
         extra = [k for k in arrays if k not in params_dict]
         if missing or extra:
@@ -181,18 +206,32 @@ class Layer:
                 parts.append(f"not in the model: {', '.join(extra)}")
             raise ValueError(f"load_weights: {path} does not match the model's parameters ("
                              + "; ".join(parts) + ")")
-        for key, param in params_dict.items():
-            if param.data is not None and param.data.shape != arrays[key].shape:
-                raise ValueError(f"load_weights: parameter {key!r} has shape {arrays[key].shape} in "
-                                 f"{path} but shape {param.data.shape} in the model")
+        # 1. すべて確かめて、書き込む配列を用意する (ここで失敗してもモデルは元のまま)
+        new = {}
         for key, param in params_dict.items():
             arr = arrays[key]
-            if param.data is None:
-                param.data = arr
-            else:
-                xp = cuda.get_array_module(param.data)
-                # 新しい配列を作って差し替える (data を他と共有していても影響しない)
-                param.data = xp.asarray(arr.astype(param.data.dtype, copy=True))
+            if arr.dtype.kind not in "biuf":
+                raise ValueError(f"load_weights: parameter {key!r} in {path} holds {arr.dtype} data, which "
+                                 f"cannot be converted to numbers; {fix}")
+            if param.data is not None:
+                if param.data.shape != arr.shape:
+                    raise ValueError(f"load_weights: parameter {key!r} has shape {arr.shape} in "
+                                     f"{path} but shape {param.data.shape} in the model")
+                new[key] = cuda.get_array_module(param.data).asarray(arr.astype(param.data.dtype, copy=True))
+                continue
+            owner = owners[key]
+            name = key.rsplit("/", 1)[-1]
+            ndim = _PARAM_NDIM.get((type(owner).__name__, name))
+            if arr.dtype.kind != "f":
+                raise ValueError(f"load_weights: parameter {key!r} in {path} is {arr.dtype}, but a parameter "
+                                 f"that is not initialised yet is only filled from floating-point arrays; {fix}")
+            if ndim is not None and arr.ndim != ndim:
+                raise ValueError(f"load_weights: parameter {key!r} in {path} has {arr.ndim} dimensions "
+                                 f"{arr.shape}, but {type(owner).__name__}.{name} has {ndim}; {fix}")
+            new[key] = arr.astype(getattr(owner, "dtype", arr.dtype), copy=True)
+        # 2. 書き込む (新しい配列に差し替えるので、data を他と共有していても影響しない)
+        for key, param in params_dict.items():
+            param.data = new[key]
 
 
 def param_list(target):
@@ -220,6 +259,11 @@ def _normal_init(xp, shape, fan_in, dtype):
     # 標準正規分布 × sqrt(1 / fan_in)。倍率も dtype にそろえるので float32 のまま (float64 にならない)
     dtype = np.dtype(dtype)
     return xp.random.randn(*shape).astype(dtype) * dtype.type(np.sqrt(1.0 / fan_in))
+
+
+# 形の決まっていないパラメータを load_weights で初期化するときの次元の数 (レイヤ名, 名前) -> ndim
+_PARAM_NDIM = {("Linear", "W"): 2, ("Linear", "b"): 1, ("Conv2d", "W"): 4, ("Conv2d", "b"): 1,
+               ("Deconv2d", "W"): 4, ("Deconv2d", "b"): 1}
 
 
 class Linear(Layer):

@@ -114,7 +114,12 @@ def test_mkdocs_build_strict(tmp_path):
     assert (tmp_path / "site" / "ja" / "index.html").exists()
 
 
-def _embedded_figures():
+# Screenshots of the running workspace (not figures a script draws): made by the browser test
+# (tests/test_pipeline.py::test_report_and_mlflow_ui_in_a_real_browser, results/quick/screenshots/)
+SCREENSHOTS = REPO / "docs" / "en" / "images"
+
+
+def _embedded_images():
     found = set()
     for page in PAGES:
         text = page.read_text(encoding="utf-8")
@@ -124,10 +129,17 @@ def _embedded_figures():
     return found
 
 
+def _embedded_figures():
+    return {t for t in _embedded_images() if t.parent != SCREENSHOTS.resolve()}
+
+
 def test_embedded_figures_exist():
-    for target in _embedded_figures():
+    for target in _embedded_images():
         assert target.exists(), f"figure {target} is embedded but missing (run docs/scripts/make_figures.py)"
-        assert target.parent == FIGURES.resolve(), f"figure {target} must live in docs/ja/figures/"
+        assert target.parent in (FIGURES.resolve(), SCREENSHOTS.resolve()), \
+            f"figure {target} must live in docs/ja/figures/ (drawn) or docs/en/images/ (screenshots)"
+    for shot in SCREENSHOTS.glob("*.png"):
+        assert shot.resolve() in _embedded_images(), f"{shot} is not used by any page"
 
 
 def test_figures_are_regenerable(tmp_path):

@@ -207,8 +207,8 @@ def test_track_rule_against_server(mlflow_server, tmp_path):
     jobs = ["mlp1-stucrs-cpu-r0", "mlp1-torch-cpu-r0"]
     for j in jobs:
         net, fw, dev, rep = j.split("-")
-        fake_result(work / "results" / "runs" / (j + ".json"), net, fw, dev, int(rep[1:]))
-    targets = ["results/tracked/%s.json" % j for j in jobs]
+        fake_result(work / "results" / "default" / "runs" / (j + ".json"), net, fw, dev, int(rep[1:]))
+    targets = ["results/default/tracked/%s.json" % j for j in jobs]
     env = clean_env(MLFLOW_TRACKING_URI=mlflow_server)
     args = ["--allowed-rules", "track", "--config", "mnist_dir=%s" % mnist_dir(),
             "venv_dir=%s" % venv_dir(),
@@ -219,7 +219,7 @@ def test_track_rule_against_server(mlflow_server, tmp_path):
     for j in jobs:
         runs = _runs_of(mlflow_server, j)
         assert len(runs) == 1, j
-        marker = json.loads((work / "results" / "tracked" / (j + ".json")).read_text())
+        marker = json.loads((work / "results" / "default" / "tracked" / (j + ".json")).read_text())
         assert marker["run_id"] == runs[0]["info"]["run_id"]
         assert marker["tracking_uri"] == mlflow_server
     assert not (work / "unused.db").exists() and not (work / "results" / "mlflow.db").exists()

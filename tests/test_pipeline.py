@@ -8,6 +8,7 @@ second run, and the faults (MLflow down then back, SIGTERM then resume, concurre
 """
 
 import csv
+import json
 import os
 import re
 import signal
@@ -23,12 +24,13 @@ from pipeline_support import (clean_env, copy_repo, free_port, job_metadata, mni
                               quick_args, sha256, snakemake, snakemake_exe, venv_dir)
 
 pytestmark = pytest.mark.slow
+MAIN_OUTPUT = {}  # work folder -> what the main run printed
 
 NETWORKS = ("mlp1", "cnn")  # config/quick.yaml
 FRAMEWORKS = ("stucrs", "dezero", "tensorflow", "torch")
 # plus the hand-written NumPy reference, planned for the dense networks only (StuCrs's environment)
 JOBS = ["%s-%s-cpu-r0" % (n, f) for n in NETWORKS for f in FRAMEWORKS] + ["mlp1-numpy-cpu-r0"]
-FIGURES = ("training_time", "cpu_timeline", "test_accuracy", "peak_memory", "gpu_vs_cpu")
+FIGURES = ("training_time", "cpu_timeline", "cpu_cores", "test_accuracy", "peak_memory", "gpu_vs_cpu")
 EXPERIMENT = "stucrs-quick"
 
 
@@ -41,9 +43,13 @@ def work(tmp_path_factory):
                         "(or set STUCRS_VENV_DIR)" % (fw, venv_dir(), fw))
     work = copy_repo(tmp_path_factory.mktemp("pipeline"))
     t0 = time.monotonic()
-    proc = snakemake(work, "--cores", "all", *quick_args(), timeout=1800)
+    # what `bash scripts/run.sh --configfile config/quick.yaml ...` runs (test_run_sh_* check that)
+    report = "results/quick/report.html"
+    proc = snakemake(work, "--cores", "all", "--report", report, "--report-after-run", *quick_args(),
+                     timeout=1800, env=clean_env(STUCRS_REPORT=report))
     elapsed = time.monotonic() - t0
     assert proc.returncode == 0, proc.output[-8000:]
+    MAIN_OUTPUT[work] = proc.output
     print("quick pipeline: %.0f s" % elapsed)
     return work
 
@@ -77,12 +83,12 @@ def _dry_run_jobs(work, *extra, env=None):
 
 def test_outputs_and_summary(work):
     for j in JOBS:
-        assert (work / "results" / "runs" / (j + ".json")).stat().st_size > 0
-        assert (work / "results" / "runs" / (j + ".timeline.csv")).exists()
-        assert (work / "results" / "tracked" / (j + ".json")).exists()
+        assert (work / "results" / "quick" / "runs" / (j + ".json")).stat().st_size > 0
+        assert (work / "results" / "quick" / "runs" / (j + ".timeline.csv")).exists()
+        assert (work / "results" / "quick" / "tracked" / (j + ".json")).exists()
     for net in NETWORKS:
-        assert (work / "results" / "floor" / (net + "-r0.json")).exists()
-    rows = list(csv.DictReader((work / "results" / "summary.csv").open()))
+        assert (work / "results" / "quick" / "floor" / (net + "-r0.json")).exists()
+    rows = list(csv.DictReader((work / "results" / "quick" / "summary.csv").open()))
     got = {(r["network"], r["framework"], r["device"]) for r in rows}
     want = {(n, f, "cpu") for n in NETWORKS for f in FRAMEWORKS + ("floor",)} | {("mlp1", "numpy", "cpu")}
     assert got == want
@@ -90,7 +96,7 @@ def test_outputs_and_summary(work):
         assert float(r["wall_time_median_s"]) > 0
         if r["framework"] != "floor":
             assert 0 < float(r["test_acc"]) <= 1 and float(r["peak_rss_median_mb"]) > 0
-    md = (work / "results" / "summary.md").read_text()
+    md = (work / "results" / "quick" / "summary.md").read_text()
     for label in ("StuCrs (CPU)", "DeZero (CPU)", "TensorFlow (CPU)", "PyTorch (CPU)",
                   "GEMM floor (CPU)"):
         assert md.count("| %s |" % label) == len(NETWORKS), label
@@ -103,7 +109,7 @@ def test_profiles_explain_the_wall_time(work):
     # class, the optimizer update, and the rest; the shares add up to the whole run
     for net in NETWORKS:
         for fw in ("stucrs", "dezero"):
-            rows = list(csv.DictReader((work / "results" / "profile" / ("%s-%s.csv" % (net, fw))).open()))
+            rows = list(csv.DictReader((work / "results" / "quick" / "profile" / ("%s-%s.csv" % (net, fw))).open()))
             names = {(r["phase"], r["name"]) for r in rows}
             assert ("forward", "Linear") in names and ("backward", "Linear") in names, (net, fw, names)
             assert ("update", "SGD") in names and ("other", "loop, data, accuracy") in names
@@ -111,13 +117,13 @@ def test_profiles_explain_the_wall_time(work):
                 assert ("forward", "Conv2d") in names and ("forward", "Pooling") in names
             assert sum(float(r["share"]) for r in rows) == pytest.approx(1.0, abs=0.01)
             assert all(float(r["total_s"]) >= 0 for r in rows)
-            md = (work / "results" / "profile" / ("%s-%s.md" % (net, fw))).read_text()
+            md = (work / "results" / "quick" / "profile" / ("%s-%s.md" % (net, fw))).read_text()
             assert md.startswith("# Profile of %s-%s-cpu-r0" % (net, fw)) and "| forward | Linear |" in md
 
 
 def test_gap_splits_the_dense_network_only(work):
     # quick preset: the gap of StuCrs to the floor for mlp1 (the CNN has no gap job)
-    gap = work / "results" / "gap"
+    gap = work / "results" / "quick" / "gap"
     assert sorted(p.name for p in gap.iterdir()) == ["mlp1.csv", "mlp1.json", "mlp1.md"]
     rows = list(csv.DictReader((gap / "mlp1.csv").open()))
     assert [r["variant"] for r in rows] == ["stucrs", "free bias", "free relu", "free bias+relu",
@@ -130,11 +136,11 @@ def test_gap_splits_the_dense_network_only(work):
 
 def test_figures_are_valid_images(work):
     for name in FIGURES:
-        png = (work / "results" / "figures" / (name + ".png")).read_bytes()
+        png = (work / "results" / "quick" / "figures" / (name + ".png")).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000, name
         width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
         assert width >= 300 and height >= 150, (name, width, height)
-        svg = work / "results" / "figures" / (name + ".svg")
+        svg = work / "results" / "quick" / "figures" / (name + ".svg")
         assert svg.stat().st_size > 5000 and ET.parse(svg).getroot().tag.endswith("svg"), name
 
 
@@ -147,8 +153,25 @@ def test_mlflow_holds_one_run_per_job(work):
         run = runs[0]
         assert run.info.status == "FINISHED"
         for key in ("wall_time_s", "cpu_time_s", "peak_rss_mb", "test_acc", "train_loss",
-                    "final_test_acc", "timeline_cpu_percent_machine"):
+                    "final_test_acc", "system/cpu_utilization_percentage",
+                    "system/process_memory_rss_megabytes", "system/process_cpu_cores_busy"):
             assert key in run.data.metrics, (j, key)
+        assert not [k for k in run.data.metrics if k.startswith("timeline_")]
+        # the System metrics tab: samples at their real time, steps 0, 1, 2, ...
+        sysm = c.get_metric_history(run.info.run_id, "system/cpu_utilization_percentage")
+        assert [m.step for m in sysm] == list(range(len(sysm)))
+        assert all(run.info.start_time <= m.timestamp <= run.info.end_time + 1000 for m in sysm)
+        # the run's own times are the training's, not the tracking's
+        result = json.loads((work / "results" / "quick" / "runs" / (j + ".json")).read_text())
+        assert run.info.start_time == int(result["metrics"]["start_unix_s"] * 1000)
+        assert run.info.end_time == int(result["metrics"]["end_unix_s"] * 1000)
+        # Datasets and Source columns of the UI
+        (ds,) = run.inputs.dataset_inputs
+        assert ds.dataset.name.startswith("mnist") and len(ds.dataset.digest) == 32
+        assert json.loads(ds.dataset.source)["local_dir"] == str(mnist_dir())
+        assert run.data.tags["mlflow.source.git.commit"] == result["environment"]["git_commit"]
+        assert run.data.tags["mlflow.source.name"] and run.data.tags["mlflow.user"]
+        assert all(len(v) <= 80 for k, v in run.data.tags.items() if k.startswith("env."))
         hist = c.get_metric_history(run.info.run_id, "test_acc")
         assert [m.step for m in hist] == [1], j  # quick preset: one epoch
         net, fw, dev, rep = j.split("-")
@@ -160,9 +183,16 @@ def test_mlflow_holds_one_run_per_job(work):
         assert run.data.tags["device"] == dev and run.data.tags["repeat"] == rep[1:]
         assert "git_commit" in run.data.tags and "env.python" in run.data.tags
         assert run.data.params["epochs"] == "1"
-        marker = (work / "results" / "tracked" / (j + ".json")).read_text()
+        marker = (work / "results" / "quick" / "tracked" / (j + ".json")).read_text()
         assert run.info.run_id in marker
     assert not (work / "mlruns").exists()
+    exp = c.get_experiment_by_name(EXPERIMENT)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    # artifacts relative to the folder the UI serves: the store survives moving the checkout
+    assert exp.artifact_location == "mlflow-artifacts:/" + EXPERIMENT
+    run = by[JOBS[0]][0]
+    art = work / "results" / "mlflow-artifacts" / EXPERIMENT / run.info.run_id / "artifacts"
+    assert (art / "environment.json").is_file() and (art / "result" / (JOBS[0] + ".json")).is_file()
 
 
 def test_timed_jobs_never_overlap(work):
@@ -194,13 +224,29 @@ def test_timed_jobs_never_overlap(work):
         assert a[2] <= b[1] + 0.05, "tracking jobs overlapped: %s, %s" % (spans[a], spans[b])
 
 
-def test_report_html(work):
-    out = work / "results" / "report.html"
-    proc = snakemake(work, "--report", "results/report.html", *quick_args())
-    assert proc.returncode == 0, proc.output[-4000:]
+def test_main_command_leaves_the_report_under_the_presets_folder(work):
+    out = work / "results" / "quick" / "report.html"
     assert out.stat().st_size > 100_000
     head = out.read_bytes()[:5000].lower()
     assert b"<html" in head or b"<!doctype html" in head
+    assert "writing the HTML report results/quick/report.html" in MAIN_OUTPUT[work]
+    # a preset never writes into another preset's folder
+    assert not (work / "results" / "default").exists()
+    assert sorted(p.name for p in (work / "results").iterdir()) == ["mlflow-artifacts", "mlflow.db", "mlflow.db.lock", "quick"]
+
+
+def test_report_shows_the_summary_table_and_each_figure_once(work):
+    text = (work / "results" / "quick" / "report.html").read_text(encoding="utf-8", errors="replace")
+    entries = set(re.findall(r"filename=([A-Za-z0-9_.-]+)", text))  # the report's embedded results
+    assert {"summary.html", "summary.csv"} <= entries
+    for name in FIGURES:
+        assert name + ".png" in entries, name
+        assert name + ".svg" not in entries, name  # one entry per figure (the SVG lies beside the PNG)
+    assert "['mlp1', 'cnn']" not in text and "mlp1, cnn" in text  # readable landing text
+    assert "Smoke test" in text
+    summary = (work / "results" / "quick" / "summary.html").read_text(encoding="utf-8")
+    assert '<table id="summary">' in summary and summary.count("<tr>") >= 1 + len(JOBS)
+    assert "Smoke test (preset <code>quick</code>)" in summary
 
 
 def test_second_run_has_nothing_to_do(work):
@@ -209,7 +255,7 @@ def test_second_run_has_nothing_to_do(work):
 
 
 def test_mlflow_down_then_recovers(work):
-    runs_dir = work / "results" / "runs"
+    runs_dir = work / "results" / "quick" / "runs"
     before = {p.name: sha256(p) for p in runs_dir.iterdir()}
     bad = clean_env(MLFLOW_TRACKING_URI="http://127.0.0.1:%d" % free_port())
     jobs, _ = _dry_run_jobs(work, env=bad)
@@ -221,13 +267,15 @@ def test_mlflow_down_then_recovers(work):
         proc.output[-4000:]
     assert "MLFLOW_TRACKING_URI" in proc.output
     assert {p.name: sha256(p) for p in runs_dir.iterdir()} == before  # results kept
-    missing = [j for j in JOBS if not (work / "results" / "tracked" / (j + ".json")).exists()]
+    missing = [j for j in JOBS if not (work / "results" / "quick" / "tracked" / (j + ".json")).exists()]
     assert missing, "the failed tracking job's marker must not exist"
 
     jobs, _ = _dry_run_jobs(work)  # back to the configured store: only the failed job(s)
     assert set(jobs) == {"track", "all"} and jobs["track"] == len(missing)
     proc = snakemake(work, "--cores", "all", *quick_args())
     assert proc.returncode == 0, proc.output[-4000:]
+    # typed without scripts/run.sh: the last lines name the one command that writes the report
+    assert "HTML report: run `bash scripts/run.sh` (it writes results/quick/report.html)" in proc.output
     by = _runs_by_job(work)
     assert sorted(by) == sorted(JOBS) and all(len(r) == 1 for r in by.values())
     c = _client(work)
@@ -267,9 +315,9 @@ def test_killed_job_then_rerun_redoes_only_unfinished(work, tmp_path):
     scheduler or an OOM killer would do). The harness leaves no result, Snakemake stops, and the
     next run plans exactly the unfinished training job (plus what depends on it)."""
     pair = ["mlp1-stucrs-cpu-r0", "mlp1-dezero-cpu-r0"]
-    untouched = {p.name: p.stat().st_mtime for p in (work / "results" / "runs").iterdir()
+    untouched = {p.name: p.stat().st_mtime for p in (work / "results" / "quick" / "runs").iterdir()
                  if not p.name.startswith(tuple(pair))}
-    force = ["--forcerun"] + ["results/runs/%s.json" % j for j in pair]
+    force = ["--forcerun"] + ["results/quick/runs/%s.json" % j for j in pair]
     log = open(tmp_path / "snakemake.log", "w")
     proc = subprocess.Popen([snakemake_exe(), "--cores", "all", *quick_args(), *force],
                             cwd=work, env=clean_env(), stdout=log, stderr=subprocess.STDOUT)
@@ -278,11 +326,11 @@ def test_killed_job_then_rerun_redoes_only_unfinished(work, tmp_path):
     deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline and proc.poll() is None and done is None:
-            fresh = [j for j in pair if (work / "results" / "runs" / (j + ".json")).exists()
-                     and (work / "results" / "runs" / (j + ".json")).stat().st_mtime > t_start]
+            fresh = [j for j in pair if (work / "results" / "quick" / "runs" / (j + ".json")).exists()
+                     and (work / "results" / "quick" / "runs" / (j + ".json")).stat().st_mtime > t_start]
             if len(fresh) == 1:
                 other = [j for j in pair if j != fresh[0]][0]
-                pids = [pid for pid in _harness_pids("results/runs/%s.json" % other)
+                pids = [pid for pid in _harness_pids("results/quick/runs/%s.json" % other)
                         if _catches_sigterm(pid)]
                 if pids:
                     # the harness has its SIGTERM handler: a moment later it is inside its
@@ -301,16 +349,16 @@ def test_killed_job_then_rerun_redoes_only_unfinished(work, tmp_path):
     output = (tmp_path / "snakemake.log").read_text()
     assert done is not None, "never saw one job finished and the other running:\n" + output[-4000:]
     assert rc != 0 and "Error in rule train" in output, output[-4000:]
-    assert "terminated (SIGTERM)" in (work / "results" / "logs" / "train" / (todo + ".log")).read_text()
-    assert (work / "results" / "runs" / (done + ".json")).exists()
-    assert not (work / "results" / "runs" / (todo + ".json")).exists()  # no partial result
+    assert "terminated (SIGTERM)" in (work / "results" / "quick" / "logs" / "train" / (todo + ".log")).read_text()
+    assert (work / "results" / "quick" / "runs" / (done + ".json")).exists()
+    assert not (work / "results" / "quick" / "runs" / (todo + ".json")).exists()  # no partial result
     for name, mtime in untouched.items():
-        assert (work / "results" / "runs" / name).stat().st_mtime == mtime, name
+        assert (work / "results" / "quick" / "runs" / name).stat().st_mtime == mtime, name
 
     jobs, out = _dry_run_jobs(work)
     assert jobs.get("train") == 1, out[-4000:]
-    assert "output: results/runs/%s.json" % todo in out
-    assert "output: results/runs/%s.json" % done not in out
+    assert "output: results/quick/runs/%s.json" % todo in out
+    assert "output: results/quick/runs/%s.json" % done not in out
 
     proc = snakemake(work, "--cores", "all", *quick_args())
     assert proc.returncode == 0, proc.output[-4000:]
@@ -327,7 +375,7 @@ def test_concurrent_tracking_on_sqlite(work):
     assert proc.returncode == 0, proc.output[-4000:]
     assert "database is locked" not in proc.output
     spans = sorted((m["starttime"], m["endtime"]) for m in (
-        job_metadata(work, Path("results/tracked") / (j + ".json")) for j in JOBS))
+        job_metadata(work, Path("results/quick/tracked") / (j + ".json")) for j in JOBS))
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "no two tracking jobs overlapped"
     with sqlite3.connect(work / "results" / "mlflow.db") as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -343,7 +391,7 @@ def test_repeats_run_in_rounds(tmp_path):
     machine then hits one repeat of several variants, not all repeats of one (rule priority)."""
     work = copy_repo(tmp_path / "rounds")
     cfg = tmp_path / "rounds.yaml"
-    cfg.write_text("networks: [mlp1]\nrepeats: 2\ntrain_size: 300\ntest_size: 100\n"
+    cfg.write_text("run_name: rounds\nnetworks: [mlp1]\nrepeats: 2\ntrain_size: 300\ntest_size: 100\n"
                    "network_params:\n  mlp1: {epochs: 1}\n"
                    "variants:\n  - {framework: stucrs, device: cpu}\n"
                    "  - {framework: numpy, device: cpu}\n"
@@ -353,9 +401,57 @@ def test_repeats_run_in_rounds(tmp_path):
                      "venv_dir=%s" % venv_dir(), timeout=900)
     assert proc.returncode == 0, proc.output[-6000:]
     starts = {}
-    for path in ["results/runs/mlp1-%s-cpu-r%d.json" % (fw, r) for fw in ("stucrs", "numpy")
-                 for r in (0, 1)] + ["results/floor/mlp1-r%d.json" % r for r in (0, 1)]:
+    for path in ["results/rounds/runs/mlp1-%s-cpu-r%d.json" % (fw, r) for fw in ("stucrs", "numpy")
+                 for r in (0, 1)] + ["results/rounds/floor/mlp1-r%d.json" % r for r in (0, 1)]:
         starts[path] = job_metadata(work, path)["starttime"]
     first = [t for p, t in starts.items() if p.endswith("r0.json")]
     second = [t for p, t in starts.items() if p.endswith("r1.json")]
     assert max(first) < min(second), sorted(starts.items(), key=lambda kv: kv[1])
+
+
+def test_report_and_mlflow_ui_in_a_real_browser(work):
+    """Headless Chromium: the MLflow UI lists every run of the preset (Model training view), and
+    the report's Summary entry shows the summary table; screenshots go to results/quick/screenshots/."""
+    import base64
+    import html as html_mod
+    import re
+    import shutil as sh
+
+    import browser
+
+    shots = work / "results" / "quick" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+
+    # the MLflow UI on the run's store, as scripts/mlflow_ui.sh starts it
+    port = browser.free_port()
+    exp_id = _client(work).get_experiment_by_name(EXPERIMENT).experiment_id
+    mlflow_exe = str(Path(snakemake_exe()).parent / "mlflow")
+    argv = [mlflow_exe, "ui", "--backend-store-uri", "sqlite:///results/mlflow.db",
+            "--artifacts-destination", "results/mlflow-artifacts", "--host", "127.0.0.1", "--port", str(port)]
+    with browser.serving(argv, "http://127.0.0.1:%d/" % port, cwd=work):
+        url = "http://127.0.0.1:%d/#/experiments/%s?workflowType=machine_learning" % (port, exp_id)
+        dom = browser.run_chromium(url, dump_dom=True)
+        missing = [j for j in JOBS if j not in dom]
+        assert not missing, "runs table lacks %s" % missing
+        assert "mnist (prepared arrays)" in dom  # the Datasets column
+        browser.run_chromium(url, screenshot=shots / "mlflow_runs.png", size="1500,900")
+    assert (shots / "mlflow_runs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # the report: open Summary, then the summary entry's viewer
+    site = work / "report-site"
+    site.mkdir()
+    sh.copy(work / "results" / "quick" / "report.html", site / "report.html")
+    (site / "index.html").write_text(browser.REPORT_WRAPPER.replace("CATEGORY", "Summary").replace("LABEL", "summary"))
+    server, port = browser.static_server(site)
+    with server:
+        url = "http://127.0.0.1:%d/index.html" % port
+        dom = browser.run_chromium(url, dump_dom=True, budget_ms=15000)
+        browser.run_chromium(url, screenshot=shots / "report_summary.png", budget_ms=15000)
+    m = re.search(r'<div id="out" data-category="(\d)" data-entry="(\d)">([^<]*)</div>', dom)
+    assert m and m.group(1) == "1" and m.group(2) == "1", dom[-1500:]
+    src = html_mod.unescape(m.group(3))
+    assert src.startswith("data:text/html"), src[:100]
+    shown = base64.b64decode(src.split("base64,", 1)[1]).decode("utf-8")
+    assert '<table id="summary">' in shown and all(j.split("-r0")[0].split("-")[0] in shown for j in JOBS)
+    assert shown.count("<tr>") == 1 + len(JOBS) + len(NETWORKS)  # header, every variant, the floors
+    assert (shots / "report_summary.png").stat().st_size > 20_000

@@ -77,7 +77,7 @@ def test_dry_run_plans_every_cpu_job_and_notes_gpu(repo):
     out = proc.output
     for net in ("mlp1", "cnn"):
         for fw in ("stucrs", "dezero", "tensorflow", "torch"):
-            assert "results/runs/%s-%s-cpu-r0.json" % (net, fw) in out
+            assert "results/quick/runs/%s-%s-cpu-r0.json" % (net, fw) in out
     if "-gpu-r0.json" not in out:  # no GPU here: the GPU variants are left out, with a message
         assert "GPU variants left out of the DAG" in out
     assert _no_job_ran(repo)
@@ -124,8 +124,8 @@ def test_gap_jobs_follow_the_configuration(tmp_path, repo):
     assert proc.returncode == 0, proc.output
     lines = _gap_commands(proc.output)
     assert len(lines) == 1 and "--network mlp1" in lines[0], lines
-    assert "--rounds 2 --steps 10" in lines[0] and "--out results/gap/mlp1.csv" in lines[0]
-    assert "results/gap/mlp1.json" in proc.output and "results/gap/cnn" not in proc.output
+    assert "--rounds 2 --steps 10" in lines[0] and "--out results/quick/gap/mlp1.csv" in lines[0]
+    assert "results/quick/gap/mlp1.json" in proc.output and "results/quick/gap/cnn" not in proc.output
     # the default configuration: both dense networks, 10 rounds of 100 steps
     default = snakemake(repo, "-n", "-p", "--cores", "all", "--config", "mnist_dir=%s" % mnist_dir(),
                         "venv_dir=%s" % venv_dir())
@@ -150,9 +150,9 @@ def test_gap_jobs_follow_the_configuration(tmp_path, repo):
 def test_gpu_variants_forced_and_disabled(repo):
     forced = snakemake(repo, "-n", *quick_args("gpu=true"))
     assert forced.returncode == 0, forced.output
-    assert "results/runs/mlp1-torch-gpu-r0.json" in forced.output
+    assert "results/quick/runs/mlp1-torch-gpu-r0.json" in forced.output
     off = snakemake(repo, "-n", *quick_args("gpu=false"))
-    assert "results/runs/mlp1-torch-gpu-r0.json" not in off.output
+    assert "results/quick/runs/mlp1-torch-gpu-r0.json" not in off.output
     assert "gpu: false in the configuration" in off.output
 
 
@@ -190,3 +190,31 @@ def test_mnist_corrupt_file_is_named(tmp_path):
     out = proc.output
     assert "t10k-labels-idx1-ubyte.gz" in out and "mnist_dir" in out, out[-3000:]
     assert not (work / "resources" / "mnist" / "t10k-labels-idx1-ubyte.gz").exists()
+
+
+@pytest.mark.parametrize("name", ["my venvs", "it's venvs", "x;touch INJECTED"])
+def test_venv_dir_with_shell_characters_is_quoted(tmp_path, repo, name):
+    """venv_dir reaches the shell commands of the timed rules: a space, a quote or a `;` in it must
+    stay one argument and run nothing. Dry run: each printed command parses back to the right
+    python; real run: one floor job through such a folder (symlinks to the real environments)."""
+    import shlex
+    import subprocess
+
+    venvs = tmp_path / name
+    venvs.mkdir()
+    for env in ("stucrs",):
+        (venvs / env).symlink_to(venv_dir() / env)
+    args = ["--configfile", "config/quick.yaml", "--config", "mnist_dir=%s" % mnist_dir(), "venv_dir=%s" % venvs]
+    proc = snakemake(repo, "-n", "-p", "--cores", "all", *args)
+    assert proc.returncode == 0, proc.output[-3000:]
+    cmds = [ln.strip() for ln in proc.output.splitlines() if "-m workflow.bench" in ln]
+    assert cmds
+    for cmd in cmds:
+        argv = shlex.split(cmd)
+        assert argv[0].startswith(str(venvs) + "/") and argv[0].endswith("/bin/python"), argv[:3]
+    proc = snakemake(repo, "results/quick/floor/mlp1-r0.json", "--cores", "1", *args,
+                     "--allowed-rules", "download_mnist", "prepare", "build_env", "floor", timeout=600)
+    assert proc.returncode == 0, proc.output[-3000:]
+    assert (repo / "results" / "quick" / "floor" / "mlp1-r0.json").exists()
+    injected = subprocess.run(["find", str(repo), str(tmp_path), "-name", "INJECTED"], capture_output=True, text=True)
+    assert injected.stdout.strip() == ""

@@ -171,6 +171,10 @@ def test_track_idempotent_then_replaced(track_mod, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     uri = "sqlite:///%s" % (tmp_path / "db" / "mlflow.db")
     res = fake_result(tmp_path / "results" / "runs" / "mlp1-stucrs-cpu-r0.json", epochs=3)
+    doc = json.loads(res.read_text())
+    doc["environment"]["data_sha256"] = {"x_train": "ab" * 32, "t_train": "cd" * 32}
+    doc["metrics"].update(start_unix_s=1_800_000_000.25, end_unix_s=1_800_000_002.5)
+    res.write_text(json.dumps(doc))
     marker = tmp_path / "results" / "tracked" / "mlp1-stucrs-cpu-r0.json"
 
     m1 = track_mod.track(res, marker, "exp", uri, str(tmp_path / "art"))
@@ -184,17 +188,29 @@ def test_track_idempotent_then_replaced(track_mod, tmp_path, monkeypatch):
     hist = c.get_metric_history(run.info.run_id, "test_acc")
     assert [(m.step, round(m.value, 4)) for m in sorted(hist, key=lambda m: m.step)] == \
         [(1, 0.8), (2, 0.81), (3, 0.82)], "metrics duplicated or wrong"
-    assert len(c.get_metric_history(run.info.run_id, "timeline_cpu_percent_machine")) == 5
+    sysm = c.get_metric_history(run.info.run_id, "system/cpu_utilization_percentage")
+    assert [m.step for m in sysm] == [0, 1, 2, 3, 4]  # the System metrics tab, sample by sample
+    assert len(c.get_metric_history(run.info.run_id, "system/process_memory_rss_megabytes")) == 5
+    assert not [k for k in run.data.metrics if k.startswith("timeline_")]
+    assert run.info.start_time == 1_800_000_000_250 and run.info.end_time == 1_800_000_002_500
+    assert c.get_experiment_by_name("exp").tags["mlflow.experimentKind"] == "custom_model_development"
+    (ds,) = run.inputs.dataset_inputs
+    assert ds.dataset.name.startswith("mnist") and len(ds.dataset.digest) == 32
+    assert ds.tags[0].key == "mlflow.data.context" and ds.tags[0].value == "training"
     assert run.data.metrics["wall_time_s"] == pytest.approx(2.0)
     assert run.data.params["epochs"] == "3" and run.data.params["framework"] == "stucrs"
     tags = run.data.tags
     assert tags["job_id"] == "mlp1-stucrs-cpu-r0" and tags["network"] == "mlp1"
     assert tags["repeat"] == "0" and tags["device"] == "cpu" and tags["git_commit"]
     assert tags["env.cpu_model"] == "test CPU"
-    arts = {a.path for a in c.list_artifacts(run.info.run_id, "result")}
-    assert arts == {"result/mlp1-stucrs-cpu-r0.json", "result/mlp1-stucrs-cpu-r0.timeline.csv"}
-    assert "environment.json" in {a.path for a in c.list_artifacts(run.info.run_id)}
-    assert str(tmp_path / "art") in run.info.artifact_uri  # not ./mlruns
+    assert "env.blas" not in tags and "env.data_sha256" not in tags  # blobs live in environment.json
+    assert tags["mlflow.source.git.commit"] and tags["mlflow.source.name"] and tags["mlflow.user"]
+    # artifacts relative to the folder the UI serves (mlflow ui --artifacts-destination ART)
+    assert run.info.artifact_uri == "mlflow-artifacts:/exp/%s/artifacts" % run.info.run_id
+    art = tmp_path / "art" / "exp" / run.info.run_id / "artifacts"
+    assert sorted(p.relative_to(art).as_posix() for p in art.rglob("*") if p.is_file()) == [
+        "environment.json", "result/mlp1-stucrs-cpu-r0.json", "result/mlp1-stucrs-cpu-r0.timeline.csv"]
+    assert json.loads((art / "environment.json").read_text())["cpu_model"] == "test CPU"
 
     # the job was trained again: a new result replaces the run, still one active run
     fake_result(res, epochs=3, wall=3.0)
@@ -282,3 +298,136 @@ def test_track_sqlite_locked_then_recovers(track_mod, tmp_path, monkeypatch):
     assert marker.exists()
     jobs = sorted(r.data.tags.get("job_id") for r in _active_runs(uri, "exp"))
     assert jobs == ["mlp1-stucrs-cpu-r0", "mlp2-torch-cpu-r0"]
+
+
+def test_two_checkouts_share_one_store_and_keep_all_runs(tmp_path):
+    """Two clones (two results folders) track the same jobs into one SQLite store, one after the
+    other and back again: each keeps its own runs, none is deleted, markers stay valid."""
+    uri = "sqlite:///%s" % (tmp_path / "shared" / "mlflow.db")
+    clones = [tmp_path / "clone-a", tmp_path / "clone-b"]
+    jobs = ["mlp1-stucrs-cpu-r0", "mlp1-torch-cpu-r0"]
+    for clone in clones:
+        for j in jobs:
+            fw = j.split("-")[1]
+            fake_result(clone / "results" / "quick" / "runs" / (j + ".json"), "mlp1", fw)
+
+    def track_all(clone):
+        for j in jobs:
+            r = subprocess.run([sys.executable, str(SCRIPTS / "track.py"), "--result", "results/quick/runs/%s.json" % j,
+                                "--marker", "results/quick/tracked/%s.json" % j, "--experiment", "team",
+                                "--tracking-uri", uri, "--artifact-location", str(tmp_path / "shared" / "art")],
+                               cwd=clone, capture_output=True, text=True, timeout=300)
+            assert r.returncode == 0, r.stdout + r.stderr
+
+    for order in (clones, clones[::-1]):  # a then b, then b then a (both directions)
+        for clone in order:
+            track_all(clone)
+    c = _client(uri)
+    exp = c.get_experiment_by_name("team")
+    active = c.search_runs([exp.experiment_id], max_results=100)
+    deleted = c.search_runs([exp.experiment_id], max_results=100, run_view_type=2)  # DELETED_ONLY
+    assert len(active) == 4 and len(deleted) == 0
+    assert len({r.data.tags["results_folder_id"] for r in active}) == 2
+    for clone in clones:  # each clone's markers point at its own active runs
+        for j in jobs:
+            run_id = json.loads((clone / "results" / "quick" / "tracked" / (j + ".json")).read_text())["run_id"]
+            assert c.get_run(run_id).info.lifecycle_stage == "active"
+
+
+def test_client_creation_is_retried_with_bounded_backoff(track_mod, tmp_path, monkeypatch):
+    import mlflow.tracking
+
+    monkeypatch.chdir(tmp_path)
+    real = mlflow.tracking.MlflowClient
+    calls, slept = [], []
+
+    def flaky(*a, **kw):
+        calls.append(1)
+        if len(calls) <= 2:
+            raise RuntimeError("(sqlite3.OperationalError) database is locked")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(mlflow.tracking, "MlflowClient", flaky)
+    monkeypatch.setattr(track_mod.time, "sleep", slept.append)
+    res = fake_result(tmp_path / "results" / "quick" / "runs" / "mlp1-stucrs-cpu-r0.json")
+    track_mod.track(res, tmp_path / "m.json", "exp", "sqlite:///%s" % (tmp_path / "db.sqlite"), str(tmp_path / "art"))
+    assert len(calls) == 3 and len(slept) == 2
+    # back-off: about 0.5 s, then 1 s (with jitter 0.5x-1.5x), never more than 10 s per wait
+    assert 0.25 <= slept[0] <= 0.75 and 0.5 <= slept[1] <= 1.5
+    delays = [min(10.0, 0.5 * 2 ** (a - 1)) * 1.5 for a in range(1, track_mod.ATTEMPTS)]
+    assert sum(delays) < 30  # a stuck store fails within half a minute
+
+
+@pytest.mark.parametrize("uri", ["postgresql://mlflow:secret@127.0.0.1:{port}/mlflow",
+                                 "http://user:secret@127.0.0.1:{port}"])
+def test_unreachable_store_fails_in_seconds_with_one_message(track_mod, tmp_path, uri):
+    import time as _time
+
+    uri = uri.format(port=free_port())
+    t0 = _time.monotonic()
+    with pytest.raises(track_mod.TrackingError) as exc:
+        track_mod.preflight(uri)
+    assert _time.monotonic() - t0 < 6
+    msg = str(exc.value)
+    assert "is not reachable" in msg and "secret" not in msg and "***" in msg
+
+
+def test_credentials_in_an_http_uri_are_used_and_masked(track_mod):
+    import base64
+    import http.server
+    import threading
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            ok = self.headers.get("Authorization") == "Basic " + base64.b64encode(b"user:p@ss").decode()
+            self.send_response(200 if ok else 401)
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        track_mod.preflight("http://user:p%%40ss@127.0.0.1:%d" % port)  # the server is up: accepted
+        with pytest.raises(track_mod.TrackingError) as exc:
+            track_mod.preflight("http://user:wrong@127.0.0.1:%d" % port)
+        assert "401" in str(exc.value) and "wrong" not in str(exc.value)
+    finally:
+        server.shutdown()
+
+
+def test_damaged_sqlite_store_is_refused_with_recovery_advice(track_mod, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "mlflow.db"
+    uri = "sqlite:///%s" % db
+    track_mod.run_safely(fake_result(tmp_path / "r" / "runs" / "mlp1-stucrs-cpu-r0.json"),
+                         tmp_path / "m1.json", "exp", uri, None)
+    data = bytearray(db.read_bytes())
+    page = 4096
+    for i in range(2 * page + 100, min(len(data), 6 * page), 7):  # scribble over b-tree pages
+        data[i] ^= 0x5A
+    db.write_bytes(bytes(data))
+    res = fake_result(tmp_path / "r" / "runs" / "mlp2-stucrs-cpu-r0.json", network="mlp2")
+    with pytest.raises(SystemExit) as exc:
+        track_mod.run_safely(res, tmp_path / "m2.json", "exp", uri, None)
+    msg = str(exc.value.code)
+    assert "is damaged" in msg and "mv " in msg and ".broken" in msg, msg[100:700]
+    assert not (tmp_path / "m2.json").exists()
+
+
+def test_unwritable_marker_is_a_clear_error(track_mod, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def refuse(path, obj):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(track_mod, "atomic_write_json", refuse)
+    res = fake_result(tmp_path / "r" / "runs" / "mlp1-stucrs-cpu-r0.json")
+    with pytest.raises(SystemExit) as exc:
+        track_mod.run_safely(res, tmp_path / "tracked" / "m.json", "exp", "sqlite:///%s" % (tmp_path / "db"), None)
+    msg = str(exc.value.code)
+    assert "cannot be written" in msg and "make" in msg and "writable" in msg
+    assert "Traceback" not in msg

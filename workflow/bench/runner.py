@@ -43,6 +43,8 @@ def empty_metrics():
         # run --paired-floor-epochs K: the floor epoch timed right after each of the last K
         # epochs, and the median over these pairs of epoch / floor epoch (None without them)
         "paired_floor_epoch_s": [], "over_paired_floor": None,
+        # wall-clock start and end of the timed region (Unix seconds): the MLflow run's own times
+        "start_unix_s": None, "end_unix_s": None,
     }
 
 
@@ -159,6 +161,7 @@ def run(args):
     n_test_b = networks.n_batches(n_test, batch_size)
     m = empty_metrics()
     ttfb = None
+    m["start_unix_s"] = time.time()
     meter = record.ResourceMeter(args.sample_interval).start()
     try:
         for epoch in range(1, epochs + 1):
@@ -199,6 +202,7 @@ def run(args):
                     m["paired_floor_epoch_s"].append(floor.paired_floor_epoch(spec, params, args.seed))
     finally:
         meter.stop()
+        m["end_unix_s"] = time.time()
 
     if paired:  # each pair an epoch and the floor epoch right after it: the machine's speed of
         # that moment divides out, also where it drifts within the run

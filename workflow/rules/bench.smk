@@ -7,10 +7,12 @@ rule train:
         data="resources/mnist_prepared.npz",
         env=lambda wc: "resources/envs/%s.json" % env_name(wc.framework),
     output:
-        json="results/runs/{network}-{framework}-{device}-r{repeat}.json",
-        timeline="results/runs/{network}-{framework}-{device}-r{repeat}.timeline.csv",
+        json=results_path("runs/{network}-{framework}-{device}-r{repeat}.json"),
+        timeline=results_path(
+            "runs/{network}-{framework}-{device}-r{repeat}.timeline.csv"
+        ),
     log:
-        "results/logs/train/{network}-{framework}-{device}-r{repeat}.log",
+        results_path("logs/train/{network}-{framework}-{device}-r{repeat}.log"),
     priority: repeat_round
     threads: THREADS
     resources:
@@ -24,12 +26,12 @@ rule train:
     # A GPU variant without a GPU writes a clean `no_gpu` result and no timeline: an empty
     # (header only) timeline keeps the outputs complete.
     shell:
-        "{params.python} -m workflow.bench run --no-progress"
+        "{params.python:q} -m workflow.bench run --no-progress"
         " --framework {wildcards.framework} --device {wildcards.device}"
         " --network {wildcards.network} --repeat {wildcards.repeat}"
-        " --data {input.data} --out {output.json} --threads {threads} {params.args} {params.paired}"
-        " > {log} 2>&1"
-        " && if [ ! -e {output.timeline} ]; then echo {params.header} > {output.timeline}; fi"
+        " --data {input.data:q} --out {output.json:q} --threads {threads} {params.args} {params.paired}"
+        " > {log:q} 2>&1"
+        " && if [ ! -e {output.timeline:q} ]; then echo {params.header} > {output.timeline:q}; fi"
 
 
 rule floor:
@@ -38,10 +40,10 @@ rule floor:
         env=f"resources/envs/{FLOOR_ENV}.json",
     # Repeated like the training jobs (`repeats`): the summary's floor is the median of its repeats.
     output:
-        json="results/floor/{network}-r{repeat}.json",
-        timeline="results/floor/{network}-r{repeat}.timeline.csv",
+        json=results_path("floor/{network}-r{repeat}.json"),
+        timeline=results_path("floor/{network}-r{repeat}.timeline.csv"),
     log:
-        "results/logs/floor/{network}-r{repeat}.log",
+        results_path("logs/floor/{network}-r{repeat}.log"),
     priority: repeat_round
     threads: THREADS
     resources:
@@ -50,10 +52,10 @@ rule floor:
         python=venv_python(config, FLOOR_ENV),
         args=lambda wc: bench_args(config, wc.network),
     shell:
-        "{params.python} -m workflow.bench floor --no-progress"
+        "{params.python:q} -m workflow.bench floor --no-progress"
         " --network {wildcards.network} --device cpu --repeat {wildcards.repeat}"
-        " --data {input.data} --out {output.json} --threads {threads} {params.args}"
-        " > {log} 2>&1"
+        " --data {input.data:q} --out {output.json:q} --threads {threads} {params.args}"
+        " > {log:q} 2>&1"
 
 
 # Where the time goes, function by function: a short untimed-by-the-summary run of each network
@@ -65,14 +67,14 @@ rule profile:
         env="resources/envs/{framework}.json",
     output:
         csv=report(
-            "results/profile/{network}-{framework}.csv",
+            results_path("profile/{network}-{framework}.csv"),
             caption="../report/profile.rst",
             category="Profile",
             labels={"network": "{network}", "framework": "{framework}"},
         ),
-        md="results/profile/{network}-{framework}.md",
+        md=results_path("profile/{network}-{framework}.md"),
     log:
-        "results/logs/profile/{network}-{framework}.log",
+        results_path("logs/profile/{network}-{framework}.log"),
     threads: THREADS
     resources:
         bench=1,
@@ -80,10 +82,10 @@ rule profile:
         python=lambda wc: venv_python(config, wc.framework),
         args=lambda wc: profile_args(config, wc.network),
     shell:
-        "{params.python} -m workflow.bench profile --no-progress"
+        "{params.python:q} -m workflow.bench profile --no-progress"
         " --framework {wildcards.framework} --network {wildcards.network} --device cpu"
-        " --data {input.data} --out {output.csv} --threads {threads} {params.args}"
-        " > {log} 2>&1"
+        " --data {input.data:q} --out {output.csv:q} --threads {threads} {params.args}"
+        " > {log:q} 2>&1"
 
 
 # What StuCrs's gap to the floor is made of (`python -m workflow.bench gap`): its training step with
@@ -95,15 +97,15 @@ rule gap:
         env="resources/envs/stucrs.json",
     output:
         csv=report(
-            "results/gap/{network}.csv",
+            results_path("gap/{network}.csv"),
             caption="../report/gap.rst",
             category="Profile",
             labels={"network": "{network}", "framework": "stucrs (gap to the floor)"},
         ),
-        md="results/gap/{network}.md",
-        json="results/gap/{network}.json",
+        md=results_path("gap/{network}.md"),
+        json=results_path("gap/{network}.json"),
     log:
-        "results/logs/gap/{network}.log",
+        results_path("logs/gap/{network}.log"),
     threads: THREADS
     resources:
         bench=1,
@@ -111,7 +113,7 @@ rule gap:
         python=venv_python(config, "stucrs"),
         args=lambda wc: gap_args(config, wc.network),
     shell:
-        "{params.python} -m workflow.bench gap --no-progress"
+        "{params.python:q} -m workflow.bench gap --no-progress"
         " --network {wildcards.network} --device cpu"
-        " --data {input.data} --out {output.csv} --threads {threads} {params.args}"
-        " > {log} 2>&1"
+        " --data {input.data:q} --out {output.csv:q} --threads {threads} {params.args}"
+        " > {log:q} 2>&1"

@@ -29,6 +29,25 @@ TIMELINE_HEADER = "t_s,cpu_percent_core,cpu_percent_machine,rss_mb"
 FLOOR_ENV = "stucrs"
 
 
+def results_path(path):
+    """results/RUN_NAME/PATH of this configuration (see results_dir)."""
+    return "%s/%s" % (results_dir(config), path)
+
+
+def mnist_source(cfg):
+    """Where the MNIST files come from (the MLflow dataset input's source)."""
+    if cfg.get("mnist_dir"):
+        return {"local_dir": str(Path(cfg["mnist_dir"]).resolve())}
+    return {"mirrors": list(cfg["mnist"]["mirrors"])}
+
+
+def results_dir(cfg):
+    """results/RUN_NAME: every file a run writes (runs, summary, figures, report, logs) goes there,
+    so that presets never overwrite each other; results/mlflow.db is one store for all of them.
+    """
+    return "results/%s" % cfg["run_name"]
+
+
 def _path_of(error):
     text = ""
     for part in error.absolute_path:
@@ -81,7 +100,7 @@ def _describe(error):
 def normalise_config(cfg):
     """`--config gpu=true` arrives as the string 'true': turn such words into booleans."""
     words = {"true": True, "yes": True, "false": False, "no": False}
-    for key in ("gpu", "floor"):
+    for key in ("gpu", "floor", "smoke_test"):
         value = cfg.get(key)
         if isinstance(value, str) and value.strip().lower() in words:
             cfg[key] = words[value.strip().lower()]
@@ -253,14 +272,14 @@ def profile_args(cfg, network):
 
 
 def profile_targets(cfg, variants):
-    """results/profile/NETWORK-FRAMEWORK.{csv,md} for the profiled frameworks that run on the CPU."""
+    """results/RUN/profile/NETWORK-FRAMEWORK.{csv,md} for the profiled frameworks that run on the CPU."""
     frameworks = [
         fw
         for fw in (cfg.get("profile") or {}).get("frameworks", [])
         if (fw, "cpu") in variants
     ]
     return [
-        "results/profile/%s-%s.%s" % (net, fw, ext)
+        "%s/profile/%s-%s.%s" % (results_dir(cfg), net, fw, ext)
         for net in cfg["networks"]
         for fw in frameworks
         for ext in ("csv", "md")
@@ -277,7 +296,7 @@ def gap_args(cfg, network):
 
 
 def gap_targets(cfg, variants):
-    """results/gap/NETWORK.{csv,md,json} for the configured dense networks that the run trains,
+    """results/RUN/gap/NETWORK.{csv,md,json} for the configured dense networks that the run trains,
     when StuCrs runs on the CPU."""
     if ("stucrs", "cpu") not in variants:
         return []
@@ -285,7 +304,7 @@ def gap_targets(cfg, variants):
         n for n in (cfg.get("gap") or {}).get("networks", []) if n in cfg["networks"]
     ]
     return [
-        "results/gap/%s.%s" % (net, ext)
+        "%s/gap/%s.%s" % (results_dir(cfg), net, ext)
         for net in nets
         for ext in ("csv", "md", "json")
     ]

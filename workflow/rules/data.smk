@@ -5,7 +5,7 @@ rule download_mnist:
     output:
         expand("resources/mnist/{name}", name=MNIST_FILES),
     log:
-        "results/logs/download_mnist.log",
+        "resources/logs/download_mnist.log",
     # The source (mirrors or `mnist_dir`) is read from the configuration by the script and is
     # deliberately not a param: the files are verified against pinned hashes, so where they
     # came from does not change them and must not re-run everything downstream.
@@ -20,6 +20,6 @@ rule prepare:
         npz="resources/mnist_prepared.npz",
         sidecar="resources/mnist_prepared.json",
     log:
-        "results/logs/prepare.log",
+        "resources/logs/prepare.log",
     script:
         "../scripts/prepare.py"

@@ -7,7 +7,7 @@ rule build_env:
     output:
         "resources/envs/{framework}.json",
     log:
-        "results/logs/build_env/{framework}.log",
+        "resources/logs/build_env/{framework}.log",
     params:
         gpu=lambda wc: wc.framework in GPU_FRAMEWORKS,
         venv_dir=config["venv_dir"],

@@ -4,16 +4,18 @@
 
 rule track:
     input:
-        json="results/runs/{id}.json",
-        timeline="results/runs/{id}.timeline.csv",
+        json=results_path("runs/{id}.json"),
+        timeline=results_path("runs/{id}.timeline.csv"),
     output:
-        "results/tracked/{id}.json",
+        results_path("tracked/{id}.json"),
     log:
-        "results/logs/track/{id}.log",
+        results_path("logs/track/{id}.log"),
     resources:
         mlflow=1,
     params:
         experiment=config["mlflow"]["experiment"],
+        # where MNIST came from: the dataset input's source
+        mnist_source=mnist_source(config),
         # A digest of the tracking URI: pointing at another store re-runs tracking.
         store=tracking_key(config),
     script:

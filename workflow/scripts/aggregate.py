@@ -1,4 +1,7 @@
-"""Rule ``aggregate``: ``results/summary.csv`` and ``results/summary.md`` from the result JSONs.
+"""Rule ``aggregate``: ``results/RUN/summary.{csv,md,html}`` from the result JSONs.
+
+The HTML file is the same table as the Markdown one, rendered for the Snakemake report. A smoke-test
+preset (``smoke_test: true``) gets a banner saying that its timings and accuracies are not results.
 
 One row per network x framework x device: median wall time with min-max over the repeats,
 speed-up against DeZero on the CPU (same network; > 1 means faster than DeZero), final test
@@ -75,28 +78,33 @@ def _fmt(x, spec, suffix=""):
     return (format(x, spec) + suffix) if is_finite(x) else "–"
 
 
-def to_markdown(df, n_results):
-    lines = [
-        "# Benchmark summary",
-        "",
-        "Median over the repeats, with the range (min–max) in brackets. Speed-up: DeZero (CPU) "
-        "median wall time divided by the variant's (> 1 is faster than DeZero). Accuracy: final "
-        "test accuracy (median). CPU time: user + system of the process and its children over "
-        "the timed region. Floor: the network's GEMMs alone, timed with NumPy (lower bound; median "
-        "of its repeats). × floor, same process: each run's median epoch over the floor's epochs "
-        "timed inside that run's process (median over the repeats; StuCrs and NumPy by hand), "
-        "which a slow phase of a shared machine slows alike. "
-        "NumPy by hand: the dense networks' training step written out in plain NumPy, no "
-        "framework (what plain NumPy spends; StuCrs updates through the BLAS: axpy, and gemm for "
-        "the dense weights). BLAS kernel: the OpenBLAS kernel NumPy "
-        "multiplied with, for the variants whose products go through NumPy (PyTorch and "
-        "TensorFlow use their own libraries).",
-        "",
-        "| network | framework (device) | repeats | wall time [s] | speed-up vs DeZero | "
-        "test accuracy | CPU time [s] | peak memory [MB] | × GEMM floor | × floor, same process | "
-        "BLAS kernel |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-    ]
+SMOKE_BANNER = ("Smoke test (preset `{run}`): a few examples and one epoch, only to check that the "
+                "pipeline runs. Its timings and accuracies are not results; the default preset "
+                "(`results/default/`) measures.")
+
+INTRO = (
+    "Median over the repeats, with the range (min–max) in brackets. Speed-up: DeZero (CPU) "
+    "median wall time divided by the variant's (> 1 is faster than DeZero). Accuracy: final "
+    "test accuracy (median). CPU time: user + system of the process and its children over "
+    "the timed region. Floor: the network's GEMMs alone, timed with NumPy (lower bound; median "
+    "of its repeats). × floor, same process: each run's median epoch over the floor's epochs "
+    "timed inside that run's process (median over the repeats; StuCrs and NumPy by hand), "
+    "which a slow phase of a shared machine slows alike. "
+    "NumPy by hand: the dense networks' training step written out in plain NumPy, no "
+    "framework (what plain NumPy spends; StuCrs updates through the BLAS: axpy, and gemm for "
+    "the dense weights). BLAS kernel: the OpenBLAS kernel NumPy "
+    "multiplied with, for the variants whose products go through NumPy (PyTorch and "
+    "TensorFlow use their own libraries).")
+
+HEADERS = ["network", "framework (device)", "repeats", "wall time [s]", "speed-up vs DeZero",
+           "test accuracy", "CPU time [s]", "peak memory [MB]", "× GEMM floor",
+           "× floor, same process", "BLAS kernel"]
+RIGHT = {2, 3, 4, 5, 6, 7, 8, 9}  # numeric columns
+
+
+def table_rows(df):
+    """The summary's cells as text, one list per row (shared by the Markdown and HTML tables)."""
+    rows = []
     for _, r in df.iterrows():
         wall = _fmt(r["wall_time_median_s"], ".2f")
         if r["repeats_ok"] > 1:
@@ -104,22 +112,62 @@ def to_markdown(df, n_results):
         reps = "%d/%d" % (r["repeats_ok"], r["repeats_total"])
         if r["status"] not in ("ok", ""):
             reps += " (%s)" % r["status"]
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        rows.append([
             r["network"], r["variant"], reps, wall, _fmt(r["speedup_vs_dezero"], ".2f", "×"),
             _fmt(100 * r["test_acc"], ".2f", " %") if is_finite(r["test_acc"]) else "–",
             _fmt(r["cpu_time_median_s"], ".2f"), _fmt(r["peak_rss_median_mb"], ".0f"),
             _fmt(r["wall_over_floor"], ".1f", "×"), _fmt(r["over_paired_floor"], ".2f", "×"),
-            r["blas_kernel"] or "–"))
-    lines += ["", "%d result file(s). Machine-readable: `results/summary.csv`." % n_results, ""]
+            r["blas_kernel"] or "–"])
+    return rows
+
+
+def to_markdown(df, n_results, run_name="default", smoke_test=False):
+    lines = ["# Benchmark summary", ""]
+    if smoke_test:
+        lines += ["> **" + SMOKE_BANNER.format(run=run_name) + "**", ""]
+    lines += [INTRO, "",
+              "| " + " | ".join(HEADERS) + " |",
+              "| " + " | ".join("---:" if i in RIGHT else "---" for i in range(len(HEADERS))) + " |"]
+    for cells in table_rows(df):
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "%d result file(s). Machine-readable: `results/%s/summary.csv`." % (n_results, run_name), ""]
     return "\n".join(lines)
 
 
-def main(run_paths, floor_paths, csv_out, md_out):
+def to_html(df, n_results, run_name="default", smoke_test=False):
+    """A standalone HTML page with the summary table (shown as a table in the Snakemake report)."""
+    from html import escape
+
+    def row(cells, tag):
+        return "<tr>" + "".join('<%s%s>%s</%s>' % (tag, ' class="num"' if i in RIGHT else "", escape(str(c)), tag)
+                                for i, c in enumerate(cells)) + "</tr>"
+
+    import re
+
+    banner = ('<p class="smoke"><strong>%s</strong></p>'
+              % re.sub(r"`([^`]*)`", r"<code>\1</code>", escape(SMOKE_BANNER.format(run=run_name)))
+              if smoke_test else "")
+    body = "\n".join(row(cells, "td") for cells in table_rows(df))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<title>Benchmark summary (%s)</title><style>"
+            "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+            "th,td{border:1px solid #bbb;padding:3px 8px}th{background:#eee}td.num,th.num{text-align:right}"
+            ".smoke{background:#fff3cd;border:1px solid #e0b000;padding:6px}"
+            "</style></head><body>\n<h1>Benchmark summary: %s</h1>\n%s\n<p>%s</p>\n"
+            "<table id=\"summary\">\n<thead>%s</thead>\n<tbody>\n%s\n</tbody></table>\n"
+            "<p>%d result file(s). Machine-readable: results/%s/summary.csv.</p>\n</body></html>\n"
+            % (escape(run_name), escape(run_name), banner, escape(INTRO), row(HEADERS, "th"), body,
+               n_results, escape(run_name)))
+
+
+def main(run_paths, floor_paths, csv_out, md_out, html_out=None, run_name="default", smoke_test=False):
     results = [load_result(p) for p in run_paths]
     floors = [load_result(p) for p in floor_paths]
     df = summarise(results, floors)
     atomic_write_text(csv_out, df.to_csv(index=False, float_format="%.6g"))
-    atomic_write_text(md_out, to_markdown(df, len(results)))
+    atomic_write_text(md_out, to_markdown(df, len(results), run_name, smoke_test))
+    if html_out:
+        atomic_write_text(html_out, to_html(df, len(results), run_name, smoke_test))
     print("summary: %d rows from %d runs and %d floor runs -> %s, %s"
           % (len(df), len(results), len(floors), csv_out, md_out))
 
@@ -128,11 +176,12 @@ if __name__ == "__main__":
     if "snakemake" in globals():
         smk = snakemake  # noqa: F821
         with logging_to(smk.log[0]):
-            main(list(smk.input.runs), list(smk.input.floors), smk.output.csv, smk.output.md)
+            main(list(smk.input.runs), list(smk.input.floors), smk.output.csv, smk.output.md,
+                 smk.output.html, smk.config["run_name"], bool(smk.config["smoke_test"]))
     else:
         if len(sys.argv) < 3:
             sys.exit("usage: aggregate.py OUT_PREFIX RESULT.json... (floor results: floor/*.json)")
         prefix, paths = sys.argv[1], sys.argv[2:]
         floor_paths = [p for p in paths if Path(p).parent.name == "floor"]
         main([p for p in paths if p not in floor_paths], floor_paths,
-             prefix + ".csv", prefix + ".md")
+             prefix + ".csv", prefix + ".md", prefix + ".html")
