@@ -36,6 +36,7 @@ for _pool in ("bench", "mlflow"):
         workflow.global_resources[_pool] = 1
 
 RESULTS = results_dir(config)
+drop_bad_prepared(dry_run=is_dry_run())
 VARIANTS, GPU_NOTE = active_variants(config)
 if GPU_NOTE:
     print(GPU_NOTE, file=sys.stderr)

@@ -258,7 +258,11 @@ _CHUNK = 1 << 20
 
 def _open_payload(path):
     """gzip なら展開しながら、非圧縮ならそのまま読むファイルを開きます。"""
-    f = open(path, "rb")
+    try:
+        f = open(path, "rb")
+    except PermissionError:
+        raise MNISTError(f"cannot read the MNIST file {path}: permission denied. Make it readable "
+                         f"(chmod u+r {path}) or point STUCRS_MNIST_DIR at another copy") from None
     try:
         head = f.read(2)
         f.seek(0)

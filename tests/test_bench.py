@@ -769,3 +769,45 @@ def test_gap_measures_each_variant_inside_its_patch(prepared, monkeypatch):
     assert adapter.optimizer.lr == gap.STILL_LR
     moved = [float(np.abs(p.data - b).max()) for p, b in zip(adapter.model.params(), before)]
     assert max(moved) <= 1e-9 and max(moved) > 0, moved
+
+
+def test_batch_larger_than_the_data_is_refused(prepared, tmp_path):
+    out = tmp_path / "r.json"
+    r = bench(env_python("stucrs"), "run", "--framework", "stucrs", "--network", "mlp1", "--data", prepared,
+              "--out", out, "--epochs", "1", "--train-size", "50", "--test-size", "50", "--batch-size", "100")
+    assert r.returncode != 0
+    assert "batch size 100 is larger than the 50 training examples" in r.stderr + r.stdout
+    assert "Traceback" not in r.stderr and not out.exists()
+
+
+def test_unreadable_mnist_file_is_named(tmp_path, monkeypatch):
+    """An MNIST file that cannot be opened (mode 000 for a normal user) gives a named error in the
+    API and in the harness, not a raw PermissionError (root reads anything, so open() is patched)."""
+    import builtins
+    import gzip
+
+    import stucrs.datasets as ds
+    from workflow.bench import data as bench_data
+
+    if MNIST_DIR is None or not (MNIST_DIR / "t10k-labels-idx1-ubyte.gz").is_file():
+        pytest.skip(SKIP_REASON)
+    target = str(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")
+    real_open, real_gzip_open = builtins.open, gzip.open
+
+    def guarded(path, *a, **kw):
+        if str(path) == target:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *a, **kw)
+
+    def guarded_gzip(path, *a, **kw):
+        if str(path) == target:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_gzip_open(path, *a, **kw)
+
+    monkeypatch.setattr(builtins, "open", guarded)
+    with pytest.raises(ds.MNISTError, match=r"permission denied.*chmod u\+r"):
+        ds.load_idx(target)
+    monkeypatch.setattr(builtins, "open", real_open)
+    monkeypatch.setattr(gzip, "open", guarded_gzip)
+    with pytest.raises(bench_data.DataError, match=r"permission denied.*chmod u\+r"):
+        bench_data.read_raw(MNIST_DIR)

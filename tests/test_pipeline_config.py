@@ -207,7 +207,7 @@ def test_venv_dir_with_shell_characters_is_quoted(tmp_path, repo, name):
     args = ["--configfile", "config/quick.yaml", "--config", "mnist_dir=%s" % mnist_dir(), "venv_dir=%s" % venvs]
     proc = snakemake(repo, "-n", "-p", "--cores", "all", *args)
     assert proc.returncode == 0, proc.output[-3000:]
-    cmds = [ln.strip() for ln in proc.output.splitlines() if "-m workflow.bench" in ln]
+    cmds = [ln.split("Shell command:", 1)[-1].strip() for ln in proc.output.splitlines() if "-m workflow.bench" in ln]
     assert cmds
     for cmd in cmds:
         argv = shlex.split(cmd)
@@ -218,3 +218,30 @@ def test_venv_dir_with_shell_characters_is_quoted(tmp_path, repo, name):
     assert (repo / "results" / "quick" / "floor" / "mlp1-r0.json").exists()
     injected = subprocess.run(["find", str(repo), str(tmp_path), "-name", "INJECTED"], capture_output=True, text=True)
     assert injected.stdout.strip() == ""
+
+
+def test_truncated_prepared_data_is_named_and_prepared_again(tmp_path, repo):
+    """A truncated resources/mnist_prepared.npz: the harness names it (no zip traceback) and the
+    pipeline removes it and runs `prepare` again (a dry run only says so)."""
+    import subprocess
+    import sys
+
+    args = ["--configfile", "config/quick.yaml", "--config", "mnist_dir=%s" % mnist_dir(), "venv_dir=%s" % venv_dir()]
+    npz = repo / "resources" / "mnist_prepared.npz"
+    proc = snakemake(repo, str(npz.relative_to(repo)), "--cores", "1", *args, timeout=600)
+    assert proc.returncode == 0, proc.output[-3000:]
+    data = npz.read_bytes()
+    npz.write_bytes(data[: len(data) // 3])
+    r = subprocess.run([str(venv_dir() / "stucrs" / "bin" / "python"), "-m", "workflow.bench", "run",
+                        "--framework", "stucrs", "--network", "mlp1", "--data", str(npz), "--out",
+                        str(tmp_path / "r.json"), "--epochs", "1", "--train-size", "100", "--test-size", "100"],
+                       cwd=repo, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and "is truncated or changed" in r.stderr + r.stdout, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and "rm " in r.stderr + r.stdout
+    dry = snakemake(repo, "-n", str(npz.relative_to(repo)), "--cores", "1", *args)
+    assert "a real run removes both and prepares them again" in dry.output
+    assert npz.stat().st_size == len(data) // 3  # a dry run changes nothing
+    proc = snakemake(repo, str(npz.relative_to(repo)), "--cores", "1", *args, timeout=600)
+    assert proc.returncode == 0, proc.output[-3000:]
+    assert "removing both so that rule prepare makes them again" in proc.output
+    assert npz.read_bytes() == data

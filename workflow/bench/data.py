@@ -7,6 +7,7 @@ verifies the SHA-256 of each decompressed payload against the standard pins.
 
 import gzip
 import hashlib
+import zipfile
 import json
 import os
 from pathlib import Path
@@ -86,6 +87,9 @@ def read_raw(mnist_dir, verify=True):
         try:
             with gzip.open(path, "rb") as f:
                 payload = f.read()
+        except PermissionError:
+            raise DataError("cannot read the MNIST file %s: permission denied (make it readable: "
+                            "chmod u+r %s)" % (path, path)) from None
         except (OSError, EOFError) as exc:
             raise DataError("cannot decompress %s: %s" % (path, exc)) from exc
         digest = hashlib.sha256(payload).hexdigest()
@@ -148,7 +152,32 @@ def read_sidecar(npz_path):
         return json.load(f)
 
 
-def load(path, train_size=None, test_size=None):
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_prepared(path):
+    """The prepared npz is the one its sidecar vouches for (same SHA-256); else a DataError that
+    names the file and how to get a good one."""
+    path = Path(path)
+    expected = read_sidecar(path).get("npz_sha256")
+    remedy = ("delete it (rm %s %s) and run the pipeline again, which prepares it anew (rule prepare), "
+              "or run `python -m workflow.bench prepare --mnist-dir DIR --out %s`"
+              % (path, sidecar_path(path), path))
+    if expected is None:
+        raise DataError("prepared data %s has no sidecar %s vouching for it (an interrupted prepare?); %s"
+                        % (path, sidecar_path(path), remedy))
+    actual = file_sha256(path)
+    if actual != expected:
+        raise DataError("prepared data %s is truncated or changed: SHA-256 %s, its sidecar says %s; %s"
+                        % (path, actual[:16], expected[:16], remedy))
+
+
+def load(path, train_size=None, test_size=None, verify=True):
     """The prepared arrays, the first ``train_size`` / ``test_size`` examples of each split.
 
     Returns ``{"x_train", "t_train", "x_test", "t_test"}``: float32 (N, 784) and int64 (N,),
@@ -158,14 +187,17 @@ def load(path, train_size=None, test_size=None):
     if not path.is_file():
         raise DataError("prepared data %s not found; create it with `python -m workflow.bench "
                         "prepare --mnist-dir DIR --out %s`" % (path, path))
+    if verify:
+        check_prepared(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in ("x_train", "t_train", "x_test", "t_test") if k not in z.files]
             if missing:
                 raise DataError("%s lacks %s" % (path, ", ".join(missing)))
             arrays = {k: z[k] for k in ("x_train", "t_train", "x_test", "t_test")}
-    except (OSError, ValueError) as exc:
-        raise DataError("cannot read %s: %s" % (path, exc)) from exc
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError("cannot read %s (%s: %s): delete it and prepare it again (rule prepare, or "
+                        "`python -m workflow.bench prepare`)" % (path, type(exc).__name__, exc)) from exc
     sizes = {"train": train_size, "test": test_size}
     for split, size in sizes.items():
         n_have = len(arrays["x_" + split])

@@ -181,6 +181,8 @@ def run_floor(args):
     if args.data:  # the sizes of the prepared data, when given
         if not Path(args.data).is_file():
             raise DataError("prepared data %s not found" % args.data)
+        from .data import check_prepared
+        check_prepared(args.data)  # a truncated file is named, not a zip error
         with np.load(args.data, allow_pickle=False) as z:
             n_train = min(n_train, len(z["t_train"]))
             n_test = min(n_test, len(z["t_test"]))

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from . import SCHEMA_VERSION, NonFiniteLoss, networks, record
-from .data import load, read_sidecar
+from .data import DataError, load, read_sidecar
 
 
 def resolve_params(args, spec):
@@ -225,6 +225,10 @@ def prepare_adapter(args, mod, spec, params):
     """
     arrays = load(args.data, args.train_size, args.test_size)
     n_train = len(arrays["x_train"])
+    if params["batch_size"] > n_train:
+        # one short batch per epoch would be trained while the result records the asked size
+        raise DataError("batch size %d is larger than the %d training examples: lower batch_size "
+                        "(network_params) or raise train_size" % (params["batch_size"], n_train))
     params["train_size"], params["test_size"] = n_train, len(arrays["x_test"])
     weights = networks.init_weights(spec, args.seed)
     rng = networks.shuffle_rng(args.seed)

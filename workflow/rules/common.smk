@@ -29,6 +29,76 @@ TIMELINE_HEADER = "t_s,cpu_percent_core,cpu_percent_machine,rss_mb"
 FLOOR_ENV = "stucrs"
 
 
+def is_dry_run(argv=None):
+    """True for a Snakemake invocation that runs no job (dry run, lint, report, listings): the
+    workflow object does not know this yet while the Snakefile is read."""
+    argv = sys.argv[1:] if argv is None else argv
+    no_jobs = {
+        "--dry-run",
+        "--dryrun",
+        "--lint",
+        "--report",
+        "--summary",
+        "--detailed-summary",
+        "--list",
+        "--list-rules",
+        "--list-target-rules",
+        "--dag",
+        "--rulegraph",
+        "--filegraph",
+        "--d3dag",
+        "--unlock",
+        "--cleanup-metadata",
+        "--list-changes",
+    }
+    for a in argv:
+        if a.split("=", 1)[0] in no_jobs:
+            return True
+        if a.startswith("-") and not a.startswith("--") and "n" in a[1:]:
+            return True  # -n, -np, -pn
+    return False
+
+
+def drop_bad_prepared(npz="resources/mnist_prepared.npz", dry_run=False):
+    """A prepared-data file that its sidecar does not vouch for (truncated, changed, or left by an
+    interrupted job) is removed with its sidecar, so that this run prepares it anew (a dry run only
+    says so)."""
+    import json
+
+    npz, sidecar = Path(npz), Path(npz).with_suffix(".json")
+    if not npz.exists():
+        return False
+    try:
+        expected = json.loads(sidecar.read_text(encoding="utf-8")).get("npz_sha256")
+    except (OSError, ValueError):
+        expected = None
+    h = hashlib.sha256()
+    with open(npz, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    if expected == h.hexdigest():
+        return False
+    print(
+        "StuCrs pipeline: %s does not match its sidecar %s (truncated or changed); %s"
+        % (
+            npz,
+            sidecar,
+            (
+                "a real run removes both and prepares them again"
+                if dry_run
+                else "removing both so that rule prepare makes them again"
+            ),
+        ),
+        file=sys.stderr,
+    )
+    if dry_run:
+        return True
+    npz.unlink()
+    if sidecar.exists():
+        sidecar.unlink()
+    return True
+
+
 def results_path(path):
     """results/RUN_NAME/PATH of this configuration (see results_dir)."""
     return "%s/%s" % (results_dir(config), path)
