@@ -204,7 +204,9 @@ def test_venv_dir_with_shell_characters_is_quoted(tmp_path, repo, name):
     venvs.mkdir()
     for env in ("stucrs",):
         (venvs / env).symlink_to(venv_dir() / env)
-    args = ["--configfile", "config/quick.yaml", "--config", "mnist_dir=%s" % mnist_dir(), "venv_dir=%s" % venvs]
+    mnist = tmp_path / (name + " mnist")  # the other path of the configuration, just as odd
+    mnist.symlink_to(mnist_dir())
+    args = ["--configfile", "config/quick.yaml", "--config", "mnist_dir=%s" % mnist, "venv_dir=%s" % venvs]
     proc = snakemake(repo, "-n", "-p", "--cores", "all", *args)
     assert proc.returncode == 0, proc.output[-3000:]
     cmds = [ln.split("Shell command:", 1)[-1].strip() for ln in proc.output.splitlines() if "-m workflow.bench" in ln]
@@ -212,7 +214,9 @@ def test_venv_dir_with_shell_characters_is_quoted(tmp_path, repo, name):
     for cmd in cmds:
         argv = shlex.split(cmd)
         assert argv[0].startswith(str(venvs) + "/") and argv[0].endswith("/bin/python"), argv[:3]
-    proc = snakemake(repo, "results/quick/floor/mlp1-r0.json", "--cores", "1", *args,
+    for stale in ("resources/mnist", "resources/mnist_prepared.npz", "resources/mnist_prepared.json"):
+        shutil.rmtree(repo / stale, ignore_errors=True) if (repo / stale).is_dir() else (repo / stale).unlink(missing_ok=True)
+    proc = snakemake(repo, "results/quick/floor/mlp1-r0.json", "--cores", "1", *args, "--forcerun", "floor",
                      "--allowed-rules", "download_mnist", "prepare", "build_env", "floor", timeout=600)
     assert proc.returncode == 0, proc.output[-3000:]
     assert (repo / "results" / "quick" / "floor" / "mlp1-r0.json").exists()
