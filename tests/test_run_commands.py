@@ -34,3 +34,25 @@ def test_run_sh_writes_the_report_of_the_run():
     assert 'run_name=$(.venvs/workspace/bin/python workflow/scripts/run_name.py "$@")' in text
     assert '--report "$STUCRS_REPORT" --report-after-run "$@"' in text
     assert 'STUCRS_REPORT="results/$run_name/report.html"' in text
+
+
+def _common():
+    import ast
+    src = (ROOT / "workflow" / "rules" / "common.smk").read_text()
+    tree = ast.parse(src)
+    ns = {"sys": sys}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "is_dry_run":
+            exec(compile(ast.Module([node], []), "common.smk", "exec"), ns)
+    return ns["is_dry_run"]
+
+
+@pytest.mark.parametrize("argv, dry", [
+    (["--cores", "all"], False),
+    (["--cores", "all", "--report", "results/quick/report.html", "--report-after-run"], False),
+    (["-n"], True), (["-np", "--cores", "2"], True), (["--dry-run"], True), (["--lint"], True),
+    (["--report", "r.html"], True), (["--nolock", "--notemp", "-j", "2", "--rerun-incomplete"], False),
+    (["--profile", "workflow/profiles/slurm", "--cores", "1"], False),
+])
+def test_is_dry_run(argv, dry):
+    assert _common()(argv) is dry

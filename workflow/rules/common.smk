@@ -33,6 +33,8 @@ def is_dry_run(argv=None):
     """True for a Snakemake invocation that runs no job (dry run, lint, report, listings): the
     workflow object does not know this yet while the Snakefile is read."""
     argv = sys.argv[1:] if argv is None else argv
+    if "--report-after-run" in argv:  # a real run that writes its report afterwards
+        argv = [a for a in argv if a.split("=", 1)[0] != "--report"]
     no_jobs = {
         "--dry-run",
         "--dryrun",
