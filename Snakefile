@@ -36,7 +36,9 @@ for _pool in ("bench", "mlflow"):
         workflow.global_resources[_pool] = 1
 
 RESULTS = results_dir(config)
-drop_bad_prepared(dry_run=is_dry_run())
+# only the main process: job processes (a SLURM job reads the Snakefile too) never delete anything
+if workflow.is_main_process:
+    drop_bad_prepared(dry_run=is_dry_run())
 VARIANTS, GPU_NOTE = active_variants(config)
 if GPU_NOTE:
     print(GPU_NOTE, file=sys.stderr)

@@ -237,6 +237,11 @@ def find_uv(root, py_exe, logfile):
     """A uv binary of UV_VERSION: $STUCRS_UV, else .venvs/.uv (installed from the hash lock)."""
     if os.environ.get("STUCRS_UV"):
         return os.environ["STUCRS_UV"]
+    with _Lock(Path(root) / ".venvs" / ".uv.lock"):  # parallel builds install it once
+        return _find_uv_locked(root, py_exe, logfile)
+
+
+def _find_uv_locked(root, py_exe, logfile):
     tool = Path(root) / ".venvs" / ".uv"
     uv = bin_dir(tool) / ("uv.exe" if ON_WINDOWS else "uv")
     if uv.exists():
@@ -315,6 +320,8 @@ def wanted_stamp(root, name, gpu, py_version):
         "uv": UV_VERSION,
         "gpu": bool(gpu),
         "editable": directives(inp)["editable"],
+        # a copied or moved checkout rebuilds: the editable install points at its own stucrs
+        "root": str(Path(root).resolve()),
     }
 
 

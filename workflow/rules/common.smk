@@ -30,12 +30,14 @@ FLOOR_ENV = "stucrs"
 
 
 def is_dry_run(argv=None):
-    """True for a Snakemake invocation that runs no job (dry run, lint, report, listings): the
-    workflow object does not know this yet while the Snakefile is read."""
+    """True for a Snakemake invocation that runs no job (dry run, lint, report, listings, touch):
+    the workflow object does not know this yet while the Snakefile is read."""
+    import re
+
     argv = sys.argv[1:] if argv is None else argv
     if "--report-after-run" in argv:  # a real run that writes its report afterwards
         argv = [a for a in argv if a.split("=", 1)[0] != "--report"]
-    no_jobs = {
+    no_jobs = (
         "--dry-run",
         "--dryrun",
         "--lint",
@@ -43,21 +45,33 @@ def is_dry_run(argv=None):
         "--summary",
         "--detailed-summary",
         "--list",
-        "--list-rules",
-        "--list-target-rules",
+        "--lt",
+        "--lc",
+        "--li",
+        "--lp",
+        "--list-untracked",
         "--dag",
         "--rulegraph",
         "--filegraph",
         "--d3dag",
         "--unlock",
         "--cleanup-metadata",
-        "--list-changes",
-    }
+        "--cm",
+        "--touch",
+        "--containerize",
+        "--generate-unit-tests",
+    )
     for a in argv:
-        if a.split("=", 1)[0] in no_jobs:
+        flag = a.split("=", 1)[0]
+        if flag in no_jobs or (flag.startswith("--dry") and len(flag) > 5):
             return True
-        if a.startswith("-") and not a.startswith("--") and "n" in a[1:]:
-            return True  # -n, -np, -pn
+        # short flags: -n, -np, -S, -D, -l, -t (a cluster of boolean letters, not -d/-s with a value)
+        if (
+            re.fullmatch(r"-[A-Za-z]+", a)
+            and a[1] not in "dsjcCT"
+            and set(a[1:]) & set("nSDlt")
+        ):
+            return True
     return False
 
 

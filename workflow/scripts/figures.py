@@ -206,12 +206,15 @@ def cpu_cores(tl):
     means = [(fw, dev, label, float(tl[(tl["framework"] == fw) & (tl["device"] == dev)]["cores"].mean()))
              for fw, dev, label in keys]
     for i, (fw, dev, label, mean) in enumerate(means):
+        if not np.isfinite(mean):
+            continue
         st = style(fw, dev)
         ax.barh(i, mean, color=st["color"], alpha=0.6, hatch=st["hatch"], edgecolor="black", height=0.7)
         ax.text(mean + 0.03, i, "%.2f" % mean, va="center", ha="left", fontsize=9)
     ax.set_yticks(range(len(means)), [m[2] for m in means])
     ax.invert_yaxis()
-    ax.set_xlim(0, max([m[3] for m in means] + [1.0]) * 1.3)
+    finite = [m[3] for m in means if np.isfinite(m[3])]
+    ax.set_xlim(0, max(finite + [1.0]) * 1.3)
     ax.set_xlabel("average cores busy (all networks, all repeats)")
     ax.set_title("Average", fontsize=11)
     _legend(fig, keys, "line")

@@ -262,7 +262,8 @@ def write_proxied_artifact(artifact_root, experiment_location, run_id, rel_path,
     ``mlflow-artifacts:/...``, straight into the folder the UI serves (``--artifacts-destination
     artifact_root``); atomic (temporary file, then rename)."""
     rel = experiment_location[len(PROXIED):].lstrip("/")
-    dest = Path(artifact_root) / urllib.parse.unquote(rel) / run_id / "artifacts" / rel_path
+    # the server maps mlflow-artifacts:/REL/... to DESTINATION/REL/... without decoding REL
+    dest = Path(artifact_root) / rel / run_id / "artifacts" / rel_path
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name("." + dest.name + ".tmp")
     tmp.write_bytes(data)
@@ -325,10 +326,24 @@ def build_metrics(res, tl_path, base_ms):
 
 
 def results_folder_id(result_path):
-    """A short id of the results folder that holds this result (host + absolute path of results/RUN)."""
-    import socket
-    folder = Path(result_path).resolve().parent.parent
-    return hashlib.sha256(("%s\n%s" % (socket.gethostname(), folder)).encode()).hexdigest()[:16]
+    """The id of the results folder (results/RUN) that holds this result: a random id kept in
+    results/RUN/.folder_id, made once; stable when the host or the checkout's path changes."""
+    import uuid
+    path = Path(result_path).resolve().parent.parent / ".folder_id"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    value = uuid.uuid4().hex[:16]
+    tmp = path.with_name(".folder_id.%d.tmp" % os.getpid())
+    tmp.write_text(value + "\n", encoding="utf-8")
+    try:
+        os.link(tmp, path)  # the first writer wins; a second one reads the winner's id
+    except FileExistsError:
+        value = path.read_text(encoding="utf-8").strip()
+    finally:
+        tmp.unlink()
+    return value
 
 
 def _user():
@@ -377,7 +392,7 @@ def _track_locked(client, res, result_path, marker_path, experiment, uri, artifa
         exp = client.get_experiment_by_name(experiment)
         if exp is None:
             loc = None
-            if artifact_location and not is_http(uri):
+            if artifact_location and sqlite_path(uri) is not None:
                 # relative to the folder the UI serves: survives moving the checkout
                 loc = PROXIED + "/" + urllib.parse.quote(experiment, safe="")
             exp_id = client.create_experiment(experiment, artifact_location=loc, tags=EXPERIMENT_KIND)
@@ -394,17 +409,18 @@ def _track_locked(client, res, result_path, marker_path, experiment, uri, artifa
 
     exp = with_retries(get_experiment, jid)
     exp_id = exp.experiment_id
-    proxied = (exp.artifact_location or "").startswith(PROXIED) and not is_http(uri)
+    proxied = (exp.artifact_location or "").startswith(PROXIED) and sqlite_path(uri) is not None
 
     folder_id = results_folder_id(result_path)
 
     def find_runs():
-        return client.search_runs([exp_id], filter_string="tags.%s = '%s' and tags.%s = '%s'"
-                                  % (JOB_TAG, jid, CHECKOUT_TAG, folder_id),
+        # this folder's runs of the job, and runs of the job tracked before folders had ids
+        return client.search_runs([exp_id], filter_string="tags.%s = '%s'" % (JOB_TAG, jid),
                                   run_view_type=ViewType.ACTIVE_ONLY, max_results=1000,
                                   order_by=["attributes.start_time ASC"])
 
-    runs = with_retries(find_runs, jid)
+    runs = [r for r in with_retries(find_runs, jid)
+            if r.data.tags.get(CHECKOUT_TAG, folder_id) == folder_id]
     same = [r for r in runs if r.data.tags.get(SHA_TAG) == sha]
     keep = same[0] if same else None
     stale = [r for r in runs if keep is None or r.info.run_id != keep.info.run_id]
