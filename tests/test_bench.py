@@ -37,7 +37,7 @@ from workflow.bench.floor import gemm_shapes  # noqa: E402
 
 METRIC_KEYS = {"wall_time_s", "epoch_times_s", "time_to_first_batch_s", "cpu_user_s", "cpu_sys_s",
                "cpu_time_s", "peak_rss_mb", "train_loss", "train_acc", "test_loss", "test_acc",
-               "paired_floor_epoch_s", "over_paired_floor"}
+               "paired_floor_epoch_s", "over_paired_floor", "start_unix_s", "end_unix_s"}
 ENV_KEYS = {"python", "framework_version", "numpy", "blas", "openblas_kernel", "malloc", "blas_update", "matmul_plan",
             "cpu_model", "cores", "threads", "git_commit", "data_sha256", "hostname", "platform"}
 PARAM_KEYS = {"epochs", "batch_size", "lr", "train_size", "test_size", "seed", "threads"}
@@ -109,6 +109,8 @@ def check_result(res, out, framework, network, epochs):
     assert set(res["params"]) == PARAM_KEYS and res["params"]["threads"] == 2
     m = res["metrics"]
     assert set(m) == METRIC_KEYS
+    if res["status"] == "ok":  # the wall-clock bounds of the timed region (the MLflow run's times)
+        assert m["start_unix_s"] < m["end_unix_s"] and m["end_unix_s"] - m["start_unix_s"] >= m["wall_time_s"] - 0.05
     for key in ("train_loss", "train_acc", "test_loss", "test_acc", "epoch_times_s"):
         assert len(m[key]) == epochs, key
         assert all(isinstance(v, float) and math.isfinite(v) for v in m[key]), key
