@@ -193,6 +193,7 @@ def run_floor(args):
 
     m = empty_metrics()
     first_batch = []
+    m["start_unix_s"] = time.time()
     meter = record.ResourceMeter(args.sample_interval).start()
     try:
         for epoch in range(1, epochs + 1):
@@ -209,6 +210,7 @@ def run_floor(args):
                 bar.close()
     finally:
         meter.stop()
+        m["end_unix_s"] = time.time()
     ttfb = first_batch[0] if first_batch else None
 
     result = ok_result(job, params, m, meter, ttfb, version, args)

@@ -227,8 +227,8 @@ def prepare_adapter(args, mod, spec, params):
     n_train = len(arrays["x_train"])
     if params["batch_size"] > n_train:
         # one short batch per epoch would be trained while the result records the asked size
-        raise DataError("batch size %d is larger than the %d training examples: lower batch_size "
-                        "(network_params) or raise train_size" % (params["batch_size"], n_train))
+        raise DataError("batch size %d is larger than the %d training examples (an epoch needs one full batch): lower batch_size "
+                        "(network_params, --batch-size) or raise train_size (--train-size)" % (params["batch_size"], n_train))
     params["train_size"], params["test_size"] = n_train, len(arrays["x_test"])
     weights = networks.init_weights(spec, args.seed)
     rng = networks.shuffle_rng(args.seed)
