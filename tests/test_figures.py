@@ -95,8 +95,9 @@ def test_coinciding_curves_get_a_note(tables):
     _, ep, _ = tables
     fig = fig_mod.test_accuracy(ep)
     notes = [t.get_text() for t in fig.axes[0].texts]
-    assert any("same curve: StuCrs (CPU), NumPy by hand (CPU)" in n for n in notes), notes
-    assert fig_mod.coinciding({"a": np.array([1.0, 2.0]), "b": np.array([1.0, 2.0]), "c": np.array([1.0, 3.0])}) == [["a", "b"]]
+    assert any("same curve (±0.05 points):\nStuCrs (CPU)\nNumPy by hand (CPU)" in n for n in notes), notes
+    curves = {"a": np.array([91.0, 92.0]), "b": np.array([91.0, 92.04]), "c": np.array([91.0, 92.2])}
+    assert fig_mod.coinciding(curves) == [["a", "b"]]  # 0.04 points apart: hidden; 0.2: visible
 
 
 def test_cpu_cores_figure_has_run_panels_and_averages(tables):

@@ -222,8 +222,9 @@ def cpu_cores(tl):
     return fig
 
 
-def coinciding(curves, tol=1e-9):
-    """Groups of labels whose curves (equal-length arrays) are the same within `tol`."""
+def coinciding(curves, tol=0.05):
+    """Groups of labels whose curves (equal-length arrays, in percent) lie within `tol` percentage
+    points of each other at every epoch: drawn on top of each other, the last one hides the rest."""
     groups, used = [], set()
     labels = list(curves)
     for i, a in enumerate(labels):
@@ -269,9 +270,9 @@ def test_accuracy(ep):
         epochs = sorted(set(sub["epoch"]))
         ax.set_xticks(epochs if len(epochs) <= 12 else epochs[:: max(1, len(epochs) // 10)])
         groups = coinciding(curves)
-        if groups:  # a line drawn over another hides it: say so
-            ax.text(0.02, 0.02, "\n".join("same curve: " + ", ".join(g) for g in groups),
-                    transform=ax.transAxes, fontsize=8, va="bottom", ha="left",
+        if groups:  # a line drawn over another hides it: say so (top left, above the rising curves)
+            ax.text(0.02, 0.98, "\n\n".join("same curve (±0.05 points):\n" + "\n".join(g) for g in groups),
+                    transform=ax.transAxes, fontsize=7, va="top", ha="left",
                     bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "#999999"})
     _legend(fig, keys, "line")
     fig.suptitle(title, fontsize=13)
