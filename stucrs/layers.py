@@ -103,15 +103,20 @@ class Layer:
             param.to_gpu()
         return self
 
-    def _flatten_params(self, params_dict, parent_key=""):
-        """``{"l0/W": Parameter, ...}`` の形で ``params_dict`` にパラメータを集める。"""
+    def _flatten_params(self, params_dict, parent_key="", owners=None):
+        """``{"l0/W": Parameter, ...}`` の形で ``params_dict`` にパラメータを集める。
+
+        ``owners`` を渡すと ``{"l0/W": そのパラメータを持つ Layer}`` も集める (load_weights 用)。
+        """
         for name in self._params:
             obj = self.__dict__[name]
             key = parent_key + "/" + name if parent_key else name
             if isinstance(obj, Layer):
-                obj._flatten_params(params_dict, key)
+                obj._flatten_params(params_dict, key, owners)
             else:
                 params_dict[key] = obj
+                if owners is not None:
+                    owners[key] = self
 
     # --- 重みの保存と読み込み -----------------------------------------------------
     def save_weights(self, path):
@@ -148,16 +153,6 @@ class Layer:
             raise
         return path
 
-    def _flatten_owners(self, owners, parent_key=""):
-        """``{"l0/W": そのパラメータを持つ Layer, ...}`` (読み込むときに dtype と次元を知るため)。"""
-        for name in self._params:
-            obj = self.__dict__[name]
-            key = parent_key + "/" + name if parent_key else name
-            if isinstance(obj, Layer):
-                obj._flatten_owners(owners, key)
-            else:
-                owners[key] = self
-
     def load_weights(self, path):
         """``save_weights`` で保存した npz ファイルからパラメータを読み込む。/ Load weights.
 
@@ -174,8 +169,7 @@ class Layer:
         if not os.path.exists(path) and os.path.exists(path + ".npz"):
             path += ".npz"
         params_dict, owners = {}, {}
-        self._flatten_params(params_dict)
-        self._flatten_owners(owners)
+        self._flatten_params(params_dict, owners=owners)
         fix = "save the weights again with Layer.save_weights, or load another file"
         try:
             npz = np.load(path, allow_pickle=False)

@@ -127,15 +127,11 @@ def prepare(mnist_dir, out, verify=True):
         np.savez(f, **arrays)
 
     atomic_write(out, write_npz, binary=True)
-    h = hashlib.sha256()
-    with open(out, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
     meta = {
         "format": 1,
         "source_dir": os.path.abspath(str(mnist_dir)),
         "sha256": digests,  # file name -> SHA-256 of the decompressed IDX payload
-        "npz_sha256": h.hexdigest(),
+        "npz_sha256": file_sha256(out),
         "shapes": {k: list(v.shape) for k, v in arrays.items()},
         "dtypes": {k: str(v.dtype) for k, v in arrays.items()},
     }
