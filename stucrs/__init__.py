@@ -25,13 +25,10 @@ from stucrs.core import (  # noqa: F401
 )
 from stucrs import core as _core
 from stucrs import cuda  # noqa: F401
-from stucrs import memory  # noqa: F401
 from stucrs import functions  # noqa: F401
 from stucrs import utils  # noqa: F401
 
 _core._install_functions(functions)
-# 大きな一時配列を毎ステップ OS から取り直さない (ページフォールトを避ける) / reuse freed arrays
-memory._tune_at_import()
 
 # ニューラルネットワーク (レイヤ・モデル・オプティマイザ) / neural-network part
 from stucrs import functions_conv  # noqa: E402,F401
@@ -47,6 +44,10 @@ from stucrs import dataloaders  # noqa: E402,F401
 from stucrs import transforms  # noqa: E402,F401
 from stucrs.datasets import Dataset  # noqa: E402,F401
 from stucrs.dataloaders import DataLoader, SeqDataLoader  # noqa: E402,F401
+
+# 速い実装 (stucrs/fast) のクラスを登録する。STUCRS_FAST=0 / Config.fast = False なら使われない
+from stucrs import fast  # noqa: E402
+fast.install()
 
 __version__ = "0.1.0"
 

@@ -20,6 +20,7 @@ runs (define-by-run), and ``Variable.backward`` walks it back.
 """
 import contextlib
 import heapq
+import os
 import weakref
 
 import numpy as np
@@ -37,22 +38,36 @@ def _install_functions(functions_module):
 # =============================================================================
 # Config
 # =============================================================================
+def _fast_from_environment(environ=os.environ):
+    raw = environ.get("STUCRS_FAST", "1")
+    value = raw.strip().lower()
+    if value in ("1", "on", "true", "yes", ""):
+        return True
+    if value in ("0", "off", "false", "no"):
+        return False
+    raise ValueError(f"STUCRS_FAST={raw!r} is not understood: use STUCRS_FAST=1 (fast paths, the "
+                     f"default) or STUCRS_FAST=0 (only the book's code)")
+
+
 class Config:
     """動作モードの設定。/ Global switches.
 
     enable_backprop: True なら計算グラフを作る (逆伝播できる)。
     train: True なら学習モード (Dropout や BatchNorm の振る舞いが変わる)。
+    fast: True なら速い実装 (:mod:`stucrs.fast`) を使う。False なら本のとおりの計算だけ。
+        既定は True で、環境変数 ``STUCRS_FAST=0`` なら False。
     """
 
     enable_backprop = True
     train = True
+    fast = _fast_from_environment()
 
 
 @contextlib.contextmanager
 def using_config(name, value):
     """``with`` の間だけ Config の属性 ``name`` を ``value`` にする。/ Temporarily set a Config flag."""
     if not hasattr(Config, name):
-        raise AttributeError(f"Config has no setting {name!r}; known settings: enable_backprop, train")
+        raise AttributeError(f"Config has no setting {name!r}; known settings: enable_backprop, train, fast")
     old_value = getattr(Config, name)
     setattr(Config, name, value)
     try:
@@ -338,62 +353,6 @@ class Parameter(Variable):
     __slots__ = ()
 
 
-# Variable の data の入れ物 (__slots__ の記述子)。DeferredGrad が data を property にするので、
-# 中身はこれで直接読み書きする
-_data_slot = Variable.__dict__["data"]
-
-
-class DeferredGrad(Variable):
-    """``a.T @ b`` の形の勾配を、配列が要るときまで計算しないでおく Variable。
-
-    全結合 ``y = x @ W + b`` の重みの勾配は ``gW = x.T @ gy`` という行列積そのものです。逆伝播では
-    この積を計算せずに ``x`` (のコピー) と ``gy`` だけを持っておき、``data`` が初めて読まれたときに
-    計算します。読む側から見ればふつうの勾配 (``W.grad.data`` はいつ読んでも ``x.T @ gy``) です。
-
-    SGD はこの勾配を読まずに :meth:`factors` を取り出し、``W -= lr * (x.T @ gy)`` を BLAS の gemm
-    1 回で計算します (:func:`stucrs.blas.gemm_update`)。勾配の配列を書いて読み直す分のメモリの往復が
-    なくなります。フックや Adam などが ``data`` を読めば、その時点でふつうの配列になります。
-
-    ``a`` は作った側 (:class:`stucrs.functions.Linear` と ``MatMul`` の逆伝播) がコピーを渡すので、
-    あとで入力の配列が書き換えられても勾配は変わりません。``b`` は逆伝播で作られた勾配の配列です。
-    StuCrs の関数は受け取った勾配の配列をその場で書き換えず、:class:`~stucrs.optimizers.Optimizer` は
-    フックを呼ぶ前にこの勾配を計算しておくので、DeZero 流に ``param.grad.data += ...`` と書いた
-    フックも安全です。フックの外で勾配の配列をその場で書き換えるコードは、同じ配列を共有する別の勾配
-    (足し算の逆伝播は ``gy`` をそのまま両方に渡す) も変えてしまうので、StuCrs のフックのように新しい
-    Variable に差し替えてください。
-
-    A gradient of the form ``a.T @ b`` (a dense layer's weight gradient) that is computed when its
-    ``data`` is first read; SGD adds it to the weight with one BLAS gemm instead.
-    """
-
-    __slots__ = ("_a", "_b")
-
-    def __init__(self, a, b):
-        super().__init__(None)
-        self._a, self._b = a, b
-
-    @property
-    def data(self):
-        """勾配の配列 (最初に読まれたときに ``a.T @ b`` を計算する)。"""
-        value = _data_slot.__get__(self, DeferredGrad)
-        if value is None and self._a is not None:
-            value = self._a.T @ self._b
-            _data_slot.__set__(self, value)
-            self._a = self._b = None
-        return value
-
-    @data.setter
-    def data(self, value):
-        _data_slot.__set__(self, value)
-        self._a = self._b = None  # 差し替えられた配列が勾配になる
-
-    def factors(self):
-        """まだ計算していなければ ``(a, b)`` (勾配は ``a.T @ b``)、計算済みなら None。"""
-        if self._a is None:
-            return None
-        return self._a, self._b
-
-
 def as_variable(obj):
     """obj が Variable でなければ Variable に包む。/ Wrap ``obj`` in a Variable if needed."""
     if isinstance(obj, Variable):
@@ -469,6 +428,10 @@ def _as_operands(x0, x1):
 # =============================================================================
 # Function
 # =============================================================================
+# 速い実装の登録簿 {本のクラス: その子クラス}。stucrs.fast が登録する
+fast_variants = {}
+
+
 class Function:
     """関数の基底クラス。/ Base class of differentiable functions.
 
@@ -478,32 +441,28 @@ class Function:
 
     generation = 0
 
+    def __new__(cls, *args, **kwargs):
+        # 速さのための差し替え口はここだけ: Config.fast なら stucrs/fast に登録された子クラスで作る
+        return object.__new__(fast_variants.get(cls, cls) if Config.fast else cls)
+
     def __call__(self, *inputs):
-        # 学習ループで毎ステップ何千回も呼ばれるので、内包表記や関数呼び出しを減らして書く
-        inputs = [x if isinstance(x, Variable) else _as_input(x) for x in inputs]
-        ys = self.forward(*[x.data for x in inputs])
+        inputs = [_as_input(x) for x in inputs]
+        xs = [x.data for x in inputs]
+        ys = self.forward(*xs)
         if not isinstance(ys, tuple):
             ys = (ys,)
-        outputs = [Variable(y if isinstance(y, array_types) else as_array(y)) for y in ys]
+        outputs = [Variable(as_array(y)) for y in ys]
 
-        needs_grad = False
-        for x in inputs:
-            if x.requires_grad:
-                needs_grad = True
-                break
-        if needs_grad:
-            if Config.enable_backprop:
-                generation = max([x.generation for x in inputs])
-                self.generation = generation
-                for output in outputs:
-                    output.creator = self
-                    output.generation = generation + 1
-                self.inputs = inputs
-                self.outputs = [weakref.ref(output) for output in outputs]
-        else:
+        if not any(x.requires_grad for x in inputs):
+            # 勾配の要る入力がない (ミニバッチだけなど): 出力も勾配不要で、計算グラフは作らない
             for output in outputs:
                 output.requires_grad = False
-
+        elif Config.enable_backprop:
+            self.generation = max([x.generation for x in inputs])
+            for output in outputs:
+                output.set_creator(self)
+            self.inputs = inputs
+            self.outputs = [weakref.ref(output) for output in outputs]
         return outputs if len(outputs) > 1 else outputs[0]
 
     def forward(self, *xs):

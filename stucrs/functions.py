@@ -6,8 +6,8 @@ Differentiable functions. Each one is a ``Function`` subclass (CamelCase) and a 
 """
 import numpy as np
 
-from stucrs import cuda, matmul_plan, utils
-from stucrs.core import Config, DeferredGrad, Function, Variable, array_types, as_array, as_variable
+from stucrs import cuda, utils
+from stucrs.core import Config, Function, Variable, array_types, as_array, as_variable
 
 
 # =============================================================================
@@ -338,9 +338,6 @@ class MatMul(Function):
     def backward(self, gy):
         x, W = self.inputs
         if x.ndim == 2 and W.ndim == 2:
-            if not Config.enable_backprop:
-                gx, gW, _ = _linear_grads_array(x, W, None, gy.data)
-                return gx, gW
             gx = matmul(gy, W.T) if x.requires_grad else None
             gW = matmul(x.T, gy) if W.requires_grad else None
             return gx, gW
@@ -380,53 +377,12 @@ class Linear(Function):
             x, W, b = self.inputs
         else:
             (x, W), b = self.inputs, None
-        if not Config.enable_backprop:
-            # 通常の逆伝播 (高階微分なし): 配列のまま計算し、関数呼び出しの手間を省く
-            gx, gW, gb = _linear_grads_array(x, W, b, gy.data)
-        else:
-            gb = sum_to(gy, b.shape) if b is not None and b.requires_grad else None
-            gx = matmul(gy, W.T) if x.requires_grad else None
-            gW = matmul(x.T, gy) if W.requires_grad else None
+        gb = sum_to(gy, b.shape) if b is not None and b.requires_grad else None
+        gx = matmul(gy, W.T) if x.requires_grad else None
+        gW = matmul(x.T, gy) if W.requires_grad else None
         if b is None:
             return gx, gW
         return gx, gW, gb
-
-
-def _linear_grads_array(x, W, b, gy):
-    """linear の勾配 (gx, gW, gb) を配列で求めて Variable にする。要らない勾配は None。"""
-    # gy @ W.T は、大きな積では BLAS の 2 つの呼び方のうち速い方で (値は同じ。第 16 章 17 節)
-    gx = Variable(matmul_plan.matmul_nt(gy, W.data)) if x.requires_grad else None
-    gW = None
-    if W.requires_grad:
-        # 末端の重み (Parameter など) の勾配は更新まで読まれないことが多いので、積を後回しにする。
-        # 途中の変数の勾配は次の逆伝播ですぐに読まれるので、そのまま計算する
-        gW = _weight_grad(x.data, gy) if W.creator is None else Variable(x.data.T @ gy)
-    gb = None
-    if b is not None and b.requires_grad:
-        gb = Variable(utils.sum_to(gy, b.shape))
-    return gx, gW, gb
-
-
-def _weight_grad(x, gy):
-    """末端の重みの勾配 ``x.T @ gy`` を Variable にする。
-
-    NumPy の float の大きな重みでは積を計算せず、``x`` のコピーと ``gy`` を持つ
-    :class:`~stucrs.core.DeferredGrad` にする: SGD はこれを読まずに、重みの更新と行列積を BLAS の
-    gemm 1 回にまとめる (第 16 章 16 節)。持っておく 2 つの配列が勾配の配列より大きくならない
-    とき (バッチが重みの大きさに比べて小さいとき) だけそうする。
-    """
-    n, m = x.shape
-    k = gy.shape[1]
-    if (type(x) is np.ndarray and type(gy) is np.ndarray and x.dtype == gy.dtype
-            and x.dtype in _BLAS_DTYPES and m * k > utils.FLAT_BLOCK and n * (m + k) <= m * k):
-        # x はコピーする: 入力の配列は使う側のもので、次のミニバッチを同じ配列に読み込むことがある。
-        # gy は逆伝播が作った勾配の配列 (StuCrs はその場で書き換えない)。コピーすると 1 ステップが
-        # 4 % 遅くなるので、しない (フックの前には Optimizer が勾配を計算しておく)
-        return DeferredGrad(x.copy(order="K"), gy)  # 並びも同じ: 積は同じ値
-    return Variable(x.T @ gy)
-
-
-_BLAS_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def linear(x, W, b=None):
@@ -480,40 +436,13 @@ class ReLU(Function):
     """ReLU の関数クラス。/ Rectified linear unit."""
 
     def forward(self, x):
-        big = type(x) is np.ndarray and x.size > utils.FLAT_BLOCK
-        y = np.empty_like(x) if big else None
-        flats = utils.flat_views(x, y) if big else None
-        if flats is None:
-            xp = cuda.get_array_module(x)
-            return xp.maximum(x, x.dtype.type(0))
-        # 大きな配列はキャッシュに収まる区切りごとに (0 の配列との maximum は SIMD で速い)
-        (xf, yf), zeros = flats, utils.zero_block(x.dtype)
-        for start, stop in utils.block_ranges(x.size):
-            np.maximum(xf[start:stop], zeros[:stop - start], out=yf[start:stop])
-        return y
+        xp = cuda.get_array_module(x)
+        return xp.maximum(x, 0)  # Python の 0 は x の dtype に合わせられる (float32 のまま)
 
     def backward(self, gy):
         (x,) = self.inputs
-        if not Config.enable_backprop:
-            return Variable(_relu_grad_array(x.data, gy.data))
-        return gy * (x.data > 0)
-
-
-def _relu_grad_array(x, gy):
-    """ReLU の勾配 gy * (x > 0) を配列で求める (逆伝播のグラフを作らないとき)。
-
-    NumPy の浮動小数の配列では、比較の結果 (True/False) を 1/0 の浮動小数で直接 ``gx`` に書き、
-    その場で ``gy`` を掛ける。値は ``gy * (x > 0)`` とビット単位で同じ (NaN や -0 も) で、bool の
-    一時配列を作らない。NumPy は型の変換を内部で小さな区切りごとに行うので、大きな配列でも
-    キャッシュに収まる大きさで進む (区切って呼ぶより速かった: 第 16 章 13 節)。
-    """
-    if (type(gy) is np.ndarray and gy.dtype.kind == "f" and type(x) is np.ndarray
-            and x.shape == gy.shape):
-        gx = np.empty_like(gy)
-        np.greater(x, x.dtype.type(0), out=gx)
-        np.multiply(gx, gy, out=gx)
-        return gx
-    return as_array(gy * (x > 0))
+        mask = x.data > 0
+        return gy * mask
 
 
 def relu(x):
@@ -658,7 +587,6 @@ class SoftmaxCrossEntropy(Function):
         xp = cuda.get_array_module(x)
         n = x.shape[0]
         log_p = x - utils.logsumexp(x, axis=1)
-        self.log_p = log_p  # 逆伝播で softmax を作り直さずに使う
         y = -log_p[xp.arange(n), t].sum() / x.dtype.type(n)
         return y
 
@@ -666,17 +594,9 @@ class SoftmaxCrossEntropy(Function):
         x, t = self.inputs
         n, c = x.shape
         xp = cuda.get_array_module(x.data)
-        t_idx = t.data.ravel()
-        if Config.enable_backprop:
-            # create_graph=True: 微分可能な関数で書く (高階微分用)
-            y = softmax(x)
-            t_onehot = xp.eye(c, dtype=x.dtype)[t_idx]
-            return (y - t_onehot) * (gy * (1.0 / n)), None
-        # 通常の逆伝播: 配列だけで (softmax - onehot) * gy / N を計算する
-        gx = xp.exp(self.log_p)
-        gx[xp.arange(n), t_idx] -= 1
-        gx *= gy.data * x.dtype.type(1.0 / n)
-        return Variable(gx), None
+        y = softmax(x)
+        t_onehot = xp.eye(c, dtype=x.dtype)[t.data.ravel()]
+        return (y - t_onehot) * (gy * (1.0 / n)), None
 
 
 def softmax_cross_entropy(x, t):
@@ -808,10 +728,6 @@ class Dropout(Function):
         return y
 
     def backward(self, gy):
-        if not Config.enable_backprop:
-            gx = gy.data * self.mask
-            gx *= self.scale
-            return Variable(as_array(gx))
         return gy * (self.mask * self.scale)
 
 

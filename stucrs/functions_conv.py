@@ -1,28 +1,17 @@
-"""畳み込みとプーリング (CNN 用の関数)。/ Convolution and pooling for CNNs.
+"""畳み込みとプーリング (CNN 用の関数)。/ Convolution and pooling for CNNs (the book's way).
 
-``conv2d``, ``deconv2d``, ``pooling`` (max), ``average_pooling`` と、それらを組み立てる
-``im2col`` / ``col2im`` を提供します。どれも微分可能で、逆伝播もまた微分可能な関数で書かれているので、
-``backward(create_graph=True)`` で 2 階微分も求まります。
+本 (ステップ 55〜57) と同じく、どれも **im2col** で書きます。入力の窓を列に並べれば、畳み込みは
+行列の積 (``tensordot``) 1 回、最大値プーリングは列ごとの ``max`` 1 回になります。逆伝播もまた
+微分可能な関数で書かれているので、``backward(create_graph=True)`` で 2 階微分も求まります。
+GPU でも同じコードです (``cuda.get_array_module`` で NumPy / CuPy を選びます)。
 
-実装の方針 (なぜ速いか):
-
-* **im2col はコピー 1 回だけ。** 入力配列に「窓を並べた」ストライド付きのビュー
-  (``as_strided``) をかぶせ、それを連続な配列に写します。Python のループは使いません。
-* **行列積は 1 回だけ。** 内部で使う col の並びは ``(C, KH, KW, N, OH, OW)`` です。
-  こうすると ``W.reshape(OC, C*KH*KW) @ col.reshape(C*KH*KW, N*OH*OW)`` という、
-  連続した大きな行列どうしの積 (GEMM) 1 回で畳み込み全体が計算できます。
-  出力は ``(OC, N, OH, OW)`` の並びのメモリを ``(N, OC, OH, OW)`` と見るビューになります
-  (NumPy の要素ごとの演算はこの並びを保つので、後続の ReLU やプーリングでもコピーは増えません)。
-* **col2im はカーネルの位置 (KH*KW 通り) についてだけループします。** 画素やサンプルについての
-  ループはありません。
-* **最初の層ではデータの勾配を計算しません。** 生の配列 (ミニバッチ) は ``requires_grad=False``
-  なので、``conv2d`` の逆伝播はその入力への勾配 (転置畳み込み) を省きます。
-* GPU でも同じコードです (``cuda.get_array_module`` で NumPy / CuPy を選びます)。
+速い実装 (メモリの並びの工夫、im2col の使い回し) は :mod:`stucrs.fast.conv` にあり、
+``Config.fast`` が True のとき使われます。値は同じです。
 """
 import numpy as np
 
 from stucrs import cuda
-from stucrs.core import Config, Function, as_variable
+from stucrs.core import Function, as_variable
 from stucrs.utils import get_conv_outsize, get_deconv_outsize, pair
 import stucrs.functions as F
 from stucrs.functions import broadcast_to, linear  # noqa: F401  (DeZero の functions_conv と同じ名前)
@@ -35,128 +24,36 @@ __all__ = [
 ]
 
 
-# =============================================================================
-# 内部の道具 / internal helpers
-# =============================================================================
-def _as_strided(xp, x, shape, strides):
-    return xp.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
-
-
-def _pad(x, ph, pw, value=0):
-    """(N, C, H, W) の空間方向を値 ``value`` で埋めて広げる (メモリの並びは x に合わせる)。"""
-    if ph == 0 and pw == 0:
-        return x
-    xp = cuda.get_array_module(x)
-    n, c, h, w = x.shape
-    out = _alloc((n, c, h + 2 * ph, w + 2 * pw), x.dtype, xp, _is_cn(x), fill=value)
-    out[:, :, ph:ph + h, pw:pw + w] = x
-    return out
-
-
-def _is_cn(x):
-    """x のメモリが (C, N, H, W) の並び (conv2d の出力の並び) かどうか。"""
-    return x.ndim == 4 and x.shape[0] > 1 and x.shape[1] > 1 and x.transpose(1, 0, 2, 3).flags.c_contiguous
-
-
-def _alloc(shape, dtype, xp, cn=False, fill=None):
-    """形 ``shape`` (N, C, H, W) の配列を作る。``cn`` なら (C, N, H, W) の並びのメモリにする。"""
-    if cn:
-        n, c, h, w = shape
-        real = (c, n, h, w)
-    else:
-        real = shape
-    if fill is None:
-        a = xp.empty(real, dtype=dtype)
-    elif fill == 0:
-        a = xp.zeros(real, dtype=dtype)
-    else:
-        a = xp.full(real, fill, dtype=dtype)
-    return a.transpose(1, 0, 2, 3) if cn else a
-
-
-def _same_layout(a, like):
-    """``a`` を ``like`` と同じメモリの並びにする (並びが違う配列どうしの演算は遅いため)。"""
-    if a.strides == like.strides or a.ndim != 4 or like.ndim != 4:
-        return a
-    xp = cuda.get_array_module(a)
-    if _is_cn(like) and not _is_cn(a):
-        return xp.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
-    if like.flags.c_contiguous and not a.flags.c_contiguous:
-        return xp.ascontiguousarray(a)
-    return a
-
-
-# 1 ブロックのおおよその大きさ (バイト)。プーリングはブロックごとに窓の位置を回るので、
-# ブロックが CPU のキャッシュ (L2) に収まっていれば、同じデータを何度読んでもメモリまで行かない。
-_BLOCK_BYTES = 1 << 18
-
-
-def _cache_blocks(x, cn):
-    """(N, C, H, W) の配列 ``x`` を、メモリの外側の軸 (cn なら C、そうでなければ N) で区切る
-    スライスの列を返す。GPU (CuPy) では区切らない (キャッシュの工夫は CPU のためのもの)。"""
-    axis = 1 if cn else 0
-    length = x.shape[axis]
-    per_item = max(1, x.nbytes // max(length, 1))
-    step = length if cuda.get_array_module(x) is not np else max(1, _BLOCK_BYTES // per_item)
-    full = slice(None)
-    return [(full, slice(i, i + step)) if cn else (slice(i, i + step),)
-            for i in range(0, length, step)]
-
-
 def _check_4d(x, name):
     if x.ndim != 4:
         raise ValueError(f"{name}: input must be 4-D (N, C, H, W), got shape {x.shape}")
 
 
-def _window_view(x, kh, kw, sy, sx, oh, ow):
-    """(N, C, Hp, Wp) の配列に窓を並べたビュー (C, KH, KW, N, OH, OW) をかぶせる (コピーなし)。"""
-    xp = cuda.get_array_module(x)
-    s_n, s_c, s_h, s_w = x.strides
-    return _as_strided(xp, x, (x.shape[1], kh, kw, x.shape[0], oh, ow),
-                       (s_c, s_h, s_w, s_n, s_h * sy, s_w * sx))
-
-
-def _im2col_cf(x, kh, kw, sy, sx, ph, pw):
-    """内部用 im2col: (N, C, H, W) → 連続な (C, KH, KW, N, OH, OW)。"""
-    xp = cuda.get_array_module(x)
-    n, c, h, w = x.shape
+def _out_size(name, h, w, kh, kw, sy, sx, ph, pw):
     oh = get_conv_outsize(h, kh, sy, ph)
     ow = get_conv_outsize(w, kw, sx, pw)
     if oh <= 0 or ow <= 0:
-        raise ValueError(f"kernel ({kh}, {kw}) with pad ({ph}, {pw}) is larger than the input "
-                         f"of spatial size ({h}, {w})")
-    xp_ = _pad(x, ph, pw)
-    return xp.ascontiguousarray(_window_view(xp_, kh, kw, sy, sx, oh, ow))
+        raise ValueError(f"{name}: kernel ({kh}, {kw}) is larger than the padded input ({h}, {w}) "
+                         f"with pad ({ph}, {pw})")
+    return oh, ow
 
 
-def _col2im_cf(col, n, c, h, w, kh, kw, sy, sx, ph, pw, cn=True):
-    """内部用 col2im: (C, KH, KW, N, OH, OW) の各窓の値を足し合わせて (N, C, H, W) に戻す。
-
-    ループはカーネルの位置 (KH*KW 回) だけ。``cn`` なら結果のメモリは (C, N, H, W) の並び。
-    """
-    xp = cuda.get_array_module(col)
-    oh, ow = col.shape[4], col.shape[5]
-    hp, wp = h + 2 * ph, w + 2 * pw
-    if (hp - kh) // sy + 1 != oh or (wp - kw) // sx + 1 != ow:
-        raise ValueError(f"col2im: a column of {oh}x{ow} windows does not fit an image of size "
-                         f"({h}, {w}) with kernel ({kh}, {kw}), stride ({sy}, {sx}), pad ({ph}, {pw})")
-    img = _alloc((n, c, hp, wp), col.dtype, xp, cn, fill=0)
-    for i in range(kh):
-        for j in range(kw):
-            img[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx] += col[:, i, j].transpose(1, 0, 2, 3)
-    if ph or pw:
-        img = img[:, :, ph:ph + h, pw:pw + w]
-    return img
+def _pad(x, ph, pw, value=0):
+    """(N, C, H, W) の上下に ph 行、左右に pw 列、値 ``value`` を足す。"""
+    if ph == 0 and pw == 0:
+        return x
+    xp = cuda.get_array_module(x)
+    return xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), mode="constant", constant_values=value)
 
 
 # =============================================================================
-# im2col / col2im (本と同じ形の公開 API) / the book's im2col / col2im
+# im2col / col2im
 # =============================================================================
 def im2col_array(img, kernel_size, stride=1, pad=0, to_matrix=True):
     """画像 (N, C, H, W) の窓を列に並べる (配列版)。/ im2col on raw arrays.
 
-    ``to_matrix=True`` なら (N*OH*OW, C*KH*KW) の行列、False なら (N, C, KH, KW, OH, OW)
-    を返します (DeZero と同じ形)。
+    ``to_matrix=True`` なら (N*OH*OW, C*KH*KW) の行列、False なら (N, C, KH, KW, OH, OW) を返します。
+    窓の中の位置 (i, j) ごとに、その位置に来る画素をまとめて 1 回で写します (ループは KH*KW 回)。
     """
     _check_4d(img, "im2col")
     xp = cuda.get_array_module(img)
@@ -164,15 +61,17 @@ def im2col_array(img, kernel_size, stride=1, pad=0, to_matrix=True):
     kh, kw = pair(kernel_size)
     sy, sx = pair(stride)
     ph, pw = pair(pad)
-    oh = get_conv_outsize(h, kh, sy, ph)
-    ow = get_conv_outsize(w, kw, sx, pw)
-    if oh <= 0 or ow <= 0:
-        raise ValueError(f"im2col: kernel ({kh}, {kw}) is larger than the padded input ({h}, {w})")
-    x = _pad(img, ph, pw)
-    view = _window_view(x, kh, kw, sy, sx, oh, ow)  # (C, KH, KW, N, OH, OW)
+    oh, ow = _out_size("im2col", h, w, kh, kw, sy, sx, ph, pw)
+
+    img = _pad(img, ph, pw)
+    col = xp.empty((n, c, kh, kw, oh, ow), dtype=img.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            col[:, :, i, j, :, :] = img[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx]
+
     if to_matrix:
-        return xp.ascontiguousarray(view.transpose(3, 4, 5, 0, 1, 2)).reshape(n * oh * ow, -1)
-    return xp.ascontiguousarray(view.transpose(3, 0, 1, 2, 4, 5))
+        col = col.transpose((0, 4, 5, 1, 2, 3)).reshape((n * oh * ow, -1))
+    return col
 
 
 def col2im_array(col, img_shape, kernel_size, stride=1, pad=0, to_matrix=True):
@@ -186,14 +85,18 @@ def col2im_array(col, img_shape, kernel_size, stride=1, pad=0, to_matrix=True):
     kh, kw = pair(kernel_size)
     sy, sx = pair(stride)
     ph, pw = pair(pad)
-    oh = get_conv_outsize(h, kh, sy, ph)
-    ow = get_conv_outsize(w, kw, sx, pw)
+    oh, ow = _out_size("col2im", h, w, kh, kw, sy, sx, ph, pw)
     if to_matrix:
-        col = col.reshape(n, oh, ow, c, kh, kw).transpose(3, 4, 5, 0, 1, 2)
-    else:
-        col = col.reshape(n, c, kh, kw, oh, ow).transpose(1, 2, 3, 0, 4, 5)
-    img = _col2im_cf(col, n, c, h, w, kh, kw, sy, sx, ph, pw, cn=False)
-    return xp.ascontiguousarray(img)
+        col = col.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)
+    elif col.shape != (n, c, kh, kw, oh, ow):
+        raise ValueError(f"col2im: col of shape {col.shape} does not fit an image of shape {tuple(img_shape)} "
+                         f"with kernel ({kh}, {kw}): expected {(n, c, kh, kw, oh, ow)}")
+
+    img = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=col.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            img[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx] += col[:, :, i, j, :, :]
+    return img[:, :, ph:h + ph, pw:w + pw]
 
 
 class Im2col(Function):
@@ -258,7 +161,6 @@ class Conv2d(Function):
     def __init__(self, stride=1, pad=0):
         self.stride = pair(stride)
         self.pad = pair(pad)
-        self._col = None
 
     def forward(self, x, W, b=None):
         _check_4d(x, "conv2d")
@@ -267,17 +169,14 @@ class Conv2d(Function):
         if x.shape[1] != W.shape[1]:
             raise ValueError(f"conv2d: input has {x.shape[1]} channels (shape {x.shape}) but the "
                              f"weight W of shape {W.shape} expects {W.shape[1]}")
-        n = x.shape[0]
-        oc, c, kh, kw = W.shape
-        (sy, sx), (ph, pw) = self.stride, self.pad
-        col = _im2col_cf(x, kh, kw, sy, sx, ph, pw)  # (C, KH, KW, N, OH, OW)
-        oh, ow = col.shape[4], col.shape[5]
-        y = W.reshape(oc, -1) @ col.reshape(c * kh * kw, -1)  # 1 回の GEMM: (OC, N*OH*OW)
+        xp = cuda.get_array_module(x)
+        kh, kw = W.shape[2:]
+        col = im2col_array(x, (kh, kw), self.stride, self.pad, to_matrix=False)  # (N, C, KH, KW, OH, OW)
+        # 窓ごとに C*KH*KW 個の積和: (N, OH, OW, OC)
+        y = xp.tensordot(col, W, ((1, 2, 3), (1, 2, 3)))
         if b is not None:
-            y += b.reshape(oc, 1)
-        # 勾配 gW の計算で col を使い回す (再計算を省く)。使ったら手放す。
-        self._col = col
-        return y.reshape(oc, n, oh, ow).transpose(1, 0, 2, 3)
+            y += b
+        return y.transpose(0, 3, 1, 2)  # (N, OC, OH, OW)
 
     def backward(self, gy):
         x, W = self.inputs[0], self.inputs[1]
@@ -287,7 +186,6 @@ class Conv2d(Function):
             gx = deconv2d(gy, W, None, self.stride, self.pad, outsize=(x.shape[2], x.shape[3]))
         if W.requires_grad:
             gW = Conv2DGradW(self)(x, gy)
-        self._col = None
         if b is not None and b.requires_grad:
             gb = F.sum(gy, axis=(0, 2, 3))
         if b is None:
@@ -345,10 +243,9 @@ class Deconv2d(Function):
         if get_conv_outsize(out_h, kh, sy, ph) != h or get_conv_outsize(out_w, kw, sx, pw) != w:
             raise ValueError(f"deconv2d: outsize ({out_h}, {out_w}) is not consistent with input size "
                              f"({h}, {w}), kernel ({kh}, {kw}), stride ({sy}, {sx}) and pad ({ph}, {pw})")
-        # (C, N*H*W) の並びにして GEMM 1 回: gcol = W^T @ x → (OC*KH*KW, N*H*W)
-        xm = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(c, -1)
-        gcol = W.reshape(c, -1).T @ xm
-        y = _col2im_cf(gcol.reshape(oc, kh, kw, n, h, w), n, oc, out_h, out_w, kh, kw, sy, sx, ph, pw)
+        # 入力の 1 画素がどの窓にどれだけ寄与するか: (OC, KH, KW, N, H, W) → col の並び (N, OC, KH, KW, H, W)
+        gcol = xp.tensordot(W, x, (0, 1)).transpose(3, 0, 1, 2, 4, 5)
+        y = col2im_array(gcol, (n, oc, out_h, out_w), (kh, kw), self.stride, self.pad, to_matrix=False)
         if b is not None:
             y += b.reshape(1, oc, 1, 1)
         return y
@@ -388,34 +285,22 @@ def deconv2d(x, W, b=None, stride=1, pad=0, outsize=None):
 
 
 class Conv2DGradW(Function):
-    """conv2d のフィルタに関する勾配 gW = gy ⋆ x。入力は (x, gy)。"""
+    """conv2d のフィルタに関する勾配 gW。入力は (x, gy)。``conv`` か ``kernel_size`` で形を決める。"""
 
     def __init__(self, conv=None, kernel_size=None, stride=1, pad=0):
         if conv is not None:
-            self.conv = conv
             W = conv.inputs[1]
             self.kernel_size = tuple(W.shape[2:])
             self.stride, self.pad = conv.stride, conv.pad
         else:
-            self.conv = None
             self.kernel_size = pair(kernel_size) if not isinstance(kernel_size, tuple) else kernel_size
             self.stride, self.pad = pair(stride), pair(pad)
 
     def forward(self, x, gy):
         xp = cuda.get_array_module(x)
-        kh, kw = self.kernel_size
-        (sy, sx), (ph, pw) = self.stride, self.pad
-        col = self.conv._col if self.conv is not None else None
-        if col is None:
-            col = _im2col_cf(x, kh, kw, sy, sx, ph, pw)
-        self.conv = None  # col を使い終えたので Conv2d とのつながりを切る
-        c = x.shape[1]
-        oc = gy.shape[1]
-        gym = gy.transpose(1, 0, 2, 3)
-        if not gym.flags.c_contiguous:
-            gym = xp.ascontiguousarray(gym)
-        gW = gym.reshape(oc, -1) @ col.reshape(c * kh * kw, -1).T  # 1 回の GEMM
-        return gW.reshape(oc, c, kh, kw)
+        col = im2col_array(x, self.kernel_size, self.stride, self.pad, to_matrix=False)
+        # (N, OC, OH, OW) と (N, C, KH, KW, OH, OW) を N, OH, OW で積和: (OC, C, KH, KW)
+        return xp.tensordot(gy, col, ((0, 2, 3), (0, 4, 5)))
 
     def backward(self, ggW):
         x, gy = self.inputs
@@ -455,56 +340,22 @@ class Pooling(Function):
 
     def forward(self, x):
         _check_4d(x, "pooling")
-        xp = cuda.get_array_module(x)
         n, c, h, w = x.shape
         kh, kw = self.kernel_size
-        (sy, sx), (ph, pw) = self.stride, self.pad
-        oh = get_conv_outsize(h, kh, sy, ph)
-        ow = get_conv_outsize(w, kw, sx, pw)
-        if oh <= 0 or ow <= 0:
-            raise ValueError(f"pooling: kernel ({kh}, {kw}) is larger than the padded input ({h}, {w})")
+        (ph, pw) = self.pad
         if ph >= kh or pw >= kw:
             raise ValueError(f"pooling: pad ({ph}, {pw}) must be smaller than the kernel ({kh}, {kw})")
         self.x_shape = x.shape
-        self.x_cn = _is_cn(x)
         # 埋め草は -inf (PyTorch と同じ。負の値ばかりの窓でも正しい最大値になる)
         fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-        xpad = _pad(x, ph, pw, value=fill)
-        kk = kh * kw
-        idx_dtype = np.uint8 if kk <= 255 else np.int32
-        y = _alloc((n, c, oh, ow), x.dtype, xp, self.x_cn)  # x と同じメモリの並び
-        # 計算グラフを作らないとき (no_grad のテストなど) は逆伝播が無いので、最大値の位置を求めない
-        need_indexes = Config.enable_backprop
-        indexes = _alloc((n, c, oh, ow), idx_dtype, xp, self.x_cn) if need_indexes else None
-        for block in _cache_blocks(xpad, self.x_cn):
-            xb, yb = xpad[block], y[block]
-            if need_indexes:
-                ib = indexes[block]
-                ib.fill(0)
-            for i in range(kh):
-                for j in range(kw):
-                    s = xb[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx]
-                    if i == 0 and j == 0:
-                        yb[...] = s
-                        continue
-                    if not need_indexes:
-                        xp.maximum(yb, s, out=yb)
-                        continue
-                    # 等しいときは先の位置を残す (PyTorch と同じ)。位置 k は走査順に増えるので、
-                    # 「より大きいときだけ k にする」は max(ib, mask * k) と書ける (分岐なしで速い)
-                    mask = s > yb
-                    xp.maximum(yb, s, out=yb)
-                    # bool の 0/1 はそのまま uint8 として読める (型変換の配列を作らない)
-                    k = mask.view(np.uint8) if idx_dtype is np.uint8 else mask.astype(idx_dtype)
-                    xp.multiply(k, idx_dtype(i * kw + j), out=k)
-                    xp.maximum(ib, k, out=ib)
-        self.indexes = indexes  # 窓の中の位置 (0..KH*KW-1)。グラフを作らないときは None
-        return y
+        x = _pad(x, ph, pw, value=fill)
+        col = im2col_array(x, self.kernel_size, self.stride, 0, to_matrix=False)
+        n, c, kh, kw, oh, ow = col.shape
+        col = col.reshape(n, c, kh * kw, oh, ow)
+        self.indexes = col.argmax(axis=2)  # 窓の中の位置 (0..KH*KW-1)、等しければ先の位置
+        return col.max(axis=2)
 
     def backward(self, gy):
-        if self.indexes is None:
-            raise RuntimeError("pooling: this call ran without a graph (no_grad / enable_backprop=False), "
-                               "so the positions of the maxima were not kept; call it with backprop enabled")
         return Pooling2DGrad(self)(gy)
 
 
@@ -518,36 +369,24 @@ class Pooling2DGrad(Function):
         self.pad = pool.pad
         self.indexes = pool.indexes
         self.x_shape = pool.x_shape
-        self.x_cn = pool.x_cn
 
     def forward(self, gy):
         xp = cuda.get_array_module(gy)
         n, c, h, w = self.x_shape
         kh, kw = self.kernel_size
-        (sy, sx), (ph, pw) = self.stride, self.pad
+        ph, pw = self.pad
         oh, ow = gy.shape[2], gy.shape[3]
-        hp, wp = h + 2 * ph, w + 2 * pw
-        overlap = sy < kh or sx < kw
-        # 窓がちょうど敷き詰められる (重なりも隙間もない) ときは 0 で埋める必要がない
-        tiled = sy == kh and sx == kw and hp == oh * kh and wp == ow * kw
-        gx = _alloc((n, c, hp, wp), gy.dtype, xp, self.x_cn, fill=None if tiled else 0)
-        gy = _same_layout(gy, self.indexes)
-        for block in _cache_blocks(gx, self.x_cn):
-            gxb, gyb, ib = gx[block], gy[block], self.indexes[block]
-            for i in range(kh):
-                for j in range(kw):
-                    mask = ib == (i * kw + j)
-                    view = gxb[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx]
-                    if overlap:
-                        view += gyb * mask
-                    else:
-                        xp.multiply(gyb, mask, out=view)
-        if ph or pw:
-            gx = gx[:, :, ph:ph + h, pw:pw + w]
-        return gx
+        # 窓ごとに KH*KW 個の入れ物を用意し、最大値の位置にだけ勾配を置く
+        gcol = xp.zeros((n, c, oh, ow, kh * kw), dtype=gy.dtype)
+        onehot = self.indexes[..., None] == xp.arange(kh * kw)
+        gcol[onehot] = gy.ravel()
+        gcol = gcol.reshape(n, c, oh, ow, kh, kw).transpose(0, 1, 4, 5, 2, 3)
+        gx = col2im_array(gcol, (n, c, h + 2 * ph, w + 2 * pw), self.kernel_size, self.stride, 0,
+                          to_matrix=False)
+        return gx[:, :, ph:ph + h, pw:pw + w]
 
     def backward(self, ggx):
-        return Pooling2DWithIndexes(self)(ggx)
+        return Pooling2DWithIndexes(self.pool)(ggx)
 
 
 class Pooling2DWithIndexes(Function):
@@ -562,16 +401,11 @@ class Pooling2DWithIndexes(Function):
 
     def forward(self, x):
         xp = cuda.get_array_module(x)
-        kh, kw = self.kernel_size
-        (sy, sx), (ph, pw) = self.stride, self.pad
-        oh, ow = self.indexes.shape[2], self.indexes.shape[3]
-        xpad = _pad(x, ph, pw)
-        y = xp.zeros(self.indexes.shape, dtype=x.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                s = xpad[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx]
-                xp.copyto(y, s, where=self.indexes == (i * kw + j))
-        return y
+        ph, pw = self.pad
+        col = im2col_array(_pad(x, ph, pw), self.kernel_size, self.stride, 0, to_matrix=False)
+        n, c, kh, kw, oh, ow = col.shape
+        col = col.reshape(n, c, kh * kw, oh, ow)
+        return xp.take_along_axis(col, self.indexes[:, :, None], axis=2)[:, :, 0]
 
     def backward(self, gy):
         return Pooling2DGrad(self.pool)(gy)
@@ -623,26 +457,9 @@ class AveragePooling(Function):
 
     def forward(self, x):
         _check_4d(x, "average_pooling")
-        n, c, h, w = x.shape
-        kh, kw = self.kernel_size
-        (sy, sx), (ph, pw) = self.stride, self.pad
-        oh = get_conv_outsize(h, kh, sy, ph)
-        ow = get_conv_outsize(w, kw, sx, pw)
-        if oh <= 0 or ow <= 0:
-            raise ValueError(f"average_pooling: kernel ({kh}, {kw}) is larger than the padded input ({h}, {w})")
         self.x_shape = x.shape
-        self.x_cn = _is_cn(x)
-        xpad = _pad(x, ph, pw)
-        y = None
-        for i in range(kh):
-            for j in range(kw):
-                s = xpad[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx]
-                if y is None:
-                    y = s.copy()
-                else:
-                    y += s
-        y *= y.dtype.type(1.0 / (kh * kw))
-        return y
+        col = im2col_array(x, self.kernel_size, self.stride, self.pad, to_matrix=False)
+        return col.mean(axis=(2, 3))
 
     def backward(self, gy):
         return AveragePoolingGrad(self)(gy)
@@ -657,22 +474,14 @@ class AveragePoolingGrad(Function):
         self.stride = pool.stride
         self.pad = pool.pad
         self.x_shape = pool.x_shape
-        self.x_cn = pool.x_cn
 
     def forward(self, gy):
         xp = cuda.get_array_module(gy)
-        n, c, h, w = self.x_shape
+        n, c, oh, ow = gy.shape
         kh, kw = self.kernel_size
-        (sy, sx), (ph, pw) = self.stride, self.pad
-        oh, ow = gy.shape[2], gy.shape[3]
         g = gy * gy.dtype.type(1.0 / (kh * kw))
-        gx = _alloc((n, c, h + 2 * ph, w + 2 * pw), gy.dtype, xp, self.x_cn, fill=0)
-        for i in range(kh):
-            for j in range(kw):
-                gx[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx] += g
-        if ph or pw:
-            gx = gx[:, :, ph:ph + h, pw:pw + w]
-        return gx
+        gcol = xp.broadcast_to(g[:, :, None, None], (n, c, kh, kw, oh, ow))
+        return col2im_array(gcol, self.x_shape, self.kernel_size, self.stride, self.pad, to_matrix=False)
 
     def backward(self, ggx):
         p = self.pool
@@ -682,4 +491,3 @@ class AveragePoolingGrad(Function):
 def average_pooling(x, kernel_size, stride=1, pad=0):
     """平均値プーリング。/ 2-D average pooling (zero padding counted, like PyTorch's default)."""
     return AveragePooling(kernel_size, stride, pad)(x)
-

@@ -68,31 +68,8 @@ class BatchNorm(Function):
         return y
 
     def backward(self, gy):
+        # 微分可能な関数だけで書く (2 階微分もできる)
         x, gamma, beta = self.inputs
-        if Config.enable_backprop:
-            return self._backward_graph(gy, x, gamma, beta)
-        # 通常の逆伝播 (create_graph=False): 配列だけで計算する
-        g = gy.data
-        axes, bshape = self.axes, self.bshape
-        gbeta = g.sum(axis=axes)
-        ggamma = (self.x_hat * g).sum(axis=axes)
-        gx = None
-        if x.requires_grad:
-            scale = (gamma.data * self.inv_std).reshape(bshape)
-            if self.train:
-                m = x.size // x.shape[1]
-                inv_m = g.dtype.type(1.0 / m)
-                gx = g - (gbeta * inv_m).reshape(bshape)
-                gx -= self.x_hat * (ggamma * inv_m).reshape(bshape)
-                gx *= scale
-            else:
-                gx = g * scale
-        return (Variable(gx) if gx is not None else None,
-                Variable(ggamma) if gamma.requires_grad else None,
-                Variable(gbeta) if beta.requires_grad else None)
-
-    def _backward_graph(self, gy, x, gamma, beta):
-        # create_graph=True: 微分可能な関数だけで書く (2 階微分用)
         axes, bshape = self.axes, self.bshape
         c = x.shape[1]
         g = F.reshape(gamma, bshape)

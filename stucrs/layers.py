@@ -54,14 +54,8 @@ class Layer:
         outputs = self.forward(*inputs)
         if not isinstance(outputs, tuple):
             outputs = (outputs,)
-        # 毎ステップ呼ばれるので __setattr__ (パラメータの登録の確認) を通さずに書く。inputs と
-        # outputs はパラメータではないので、同じ名前のパラメータがあったときだけ登録から外す
-        d = self.__dict__
-        if "inputs" in d["_params"] or "outputs" in d["_params"]:
-            d["_params"].pop("inputs", None)
-            d["_params"].pop("outputs", None)
-        d["inputs"] = _weak_refs(inputs)
-        d["outputs"] = _weak_refs(outputs)
+        self.inputs = _weak_refs(inputs)
+        self.outputs = _weak_refs(outputs)
         return outputs if len(outputs) > 1 else outputs[0]
 
     def forward(self, *inputs):

@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 
-from stucrs import blas, cuda
-from stucrs.core import DeferredGrad, Parameter, Variable
+from stucrs import cuda
+from stucrs.core import Config, Parameter, Variable, fast_variants
 from stucrs.layers import param_list
 
 __all__ = ["Optimizer", "SGD", "MomentumSGD", "AdaGrad", "AdaDelta", "Adam", "AdamW",
@@ -29,6 +29,10 @@ __all__ = ["Optimizer", "SGD", "MomentumSGD", "AdaGrad", "AdaDelta", "Adam", "Ad
 
 class Optimizer:
     """オプティマイザの基底クラス。/ Base class: ``setup(target)`` then ``update()`` each step."""
+
+    def __new__(cls, *args, **kwargs):
+        # 速さのための差し替え口: Config.fast なら stucrs/fast に登録された子クラスで作る
+        return object.__new__(fast_variants.get(cls, cls) if Config.fast else cls)
 
     def __init__(self):
         self.target = None
@@ -44,8 +48,6 @@ class Optimizer:
         if self.target is None:
             raise RuntimeError(f"{type(self).__name__}.update(): call setup(model) first")
         params = [p for p in param_list(self.target) if p.grad is not None]
-        if self.hooks:
-            _compute_deferred(params)
         for f in self.hooks:
             f(params)
         for param in params:
@@ -60,18 +62,6 @@ class Optimizer:
         """更新の前に ``f(params)`` を呼ぶフックを足す (WeightDecay, ClipGrad など)。"""
         self.hooks.append(f)
         return self
-
-
-def _compute_deferred(params):
-    """後回しにした勾配 (:class:`~stucrs.core.DeferredGrad`) をすべて計算しておく (フックの前に)。
-
-    フックは勾配を読み、DeZero 流のフックは ``param.grad.data += ...`` とその場で書き換える。
-    後回しの勾配が持つ ``gy`` は別の変数の勾配と配列を共有していることがあるので、どのフックも
-    動く前に、書き換えられていない ``gy`` から計算しておく。
-    """
-    for p in params:
-        if type(p.grad) is DeferredGrad:
-            p.grad.data  # noqa: B018 - 読むと計算される
 
 
 def _state(store, param, xp):
@@ -89,52 +79,9 @@ def _scalar(value, like):
     return like.dtype.type(value) if like.dtype.kind == "f" else value
 
 
-# 一度に処理する要素数 (float32 で 512 KiB)。一時配列がキャッシュに収まる大きさ。
-_CHUNK = 1 << 17
-
-
-def _sub_scaled(data, grad, scale):
-    """``data -= scale * grad`` をその場で計算する。
-
-    大きな NumPy 配列は、NumPy の BLAS の axpy で 1 回で計算する (:mod:`stucrs.blas`。BLAS の
-    スレッドが手分けし、積和命令なので丸めは 1 回)。それが使えないときは区切って計算する:
-    ``scale * grad`` の一時配列がキャッシュに収まるので、メモリの読み書きが 5 回分から 3 回分
-    (grad と data を読み、data を書く) に減る (784×1000 の重みで 2〜3 割速い)。区切っても
-    区切らない計算と同じ値になる。
-    """
-    if blas.axpy(-scale, grad, data):
-        return
-    scale = _scalar(scale, grad)
-    n = data.size
-    if (n <= _CHUNK or cuda.get_array_module(data) is not np or not data.flags.c_contiguous
-            or not grad.flags.c_contiguous or data.dtype != grad.dtype):
-        data -= grad * scale
-        return
-    flat_data, flat_grad = data.reshape(-1), grad.reshape(-1)
-    buf = np.empty(_CHUNK, dtype=data.dtype)
-    for start in range(0, n, _CHUNK):
-        stop = min(start + _CHUNK, n)
-        tmp = buf[:stop - start]
-        np.multiply(flat_grad[start:stop], scale, out=tmp)
-        np.subtract(flat_data[start:stop], tmp, out=flat_data[start:stop])
-
-
 # =============================================================================
 # SGD 系 / SGD family
 # =============================================================================
-def _sub_scaled_grad(data, grad, scale):
-    """``data -= scale * grad.data`` をその場で計算する (``grad`` は勾配の Variable)。
-
-    全結合の重みの勾配 (:class:`~stucrs.core.DeferredGrad`、まだ計算していない ``a.T @ b``) は
-    読まずに、``data += (-scale) * a.T @ b`` を BLAS の gemm 1 回で計算する。勾配の配列を作らず、
-    書いて読み直すメモリの往復もない。gemm が使えないときは勾配を計算して :func:`_sub_scaled` で。
-    """
-    factors = grad.factors() if type(grad) is DeferredGrad else None
-    if factors is not None and blas.gemm_update(-scale, factors[0], factors[1], data):
-        return
-    _sub_scaled(data, grad.data, scale)
-
-
 class SGD(Optimizer):
     """確率的勾配降下法: W ← W - lr * grad。/ Plain stochastic gradient descent."""
 
@@ -143,7 +90,7 @@ class SGD(Optimizer):
         self.lr = lr
 
     def update_one(self, param):
-        _sub_scaled_grad(param.data, param.grad, self.lr)
+        param.data -= self.lr * param.grad.data
 
 
 class MomentumSGD(Optimizer):
@@ -158,8 +105,8 @@ class MomentumSGD(Optimizer):
     def update_one(self, param):
         xp = cuda.get_array_module(param.data)
         v = _state(self.vs, param, xp)
-        v *= _scalar(self.momentum, v)
-        _sub_scaled_grad(v, param.grad, self.lr)  # v -= lr * grad (全結合の重みは gemm 1 回で)
+        v *= self.momentum
+        v -= self.lr * param.grad.data
         param.data += v
 
 

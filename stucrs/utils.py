@@ -14,66 +14,6 @@ from stucrs.core import Variable, as_variable  # noqa: F401 - also public here, 
 
 
 # =============================================================================
-# キャッシュに収まる区切りで要素ごとに計算する / cache-sized elementwise loops (CPU only)
-# =============================================================================
-# 1 区切りの要素数。float32 で 128 KiB なので、区切りごとの一時配列が L2 キャッシュに収まり、
-# 大きな配列でもメモリを読み書きする回数が増えない
-FLAT_BLOCK = 1 << 15
-
-_zero_blocks = {}
-
-
-# 機能を止める環境変数の値 (STUCRS_BLAS_AXPY=0 など)
-OFF_VALUES = ("0", "off", "false", "no")
-
-
-def env_flag_off(name, environ=os.environ):
-    """環境変数 ``name`` が機能を止める値 (0 / off / false / no、大文字小文字と前後の空白は問わない) か。"""
-    return environ.get(name, "1").strip().lower() in OFF_VALUES
-
-
-def flat_views(*arrays):
-    """同じ形・同じメモリの並びの大きな NumPy 配列を、それぞれメモリ順の 1 次元ビューにして返す。
-
-    要素ごとの計算を ``FLAT_BLOCK`` 個ずつ区切って回すためのもの。区切る意味がない・区切れない
-    ときは None を返す (呼び出し側はふつうに配列全体で計算する): CuPy の配列 (GPU では 1 回で
-    計算する方が速い)、``FLAT_BLOCK`` 以下の小さな配列、形やストライドが揃わない配列、隙間の
-    ある (スライスした) 配列。
-    """
-    first = arrays[0]
-    if type(first) is not np.ndarray or first.size <= FLAT_BLOCK:
-        return None
-    flats = []
-    for a in arrays:
-        if type(a) is not np.ndarray or a.shape != first.shape or a.strides != first.strides:
-            return None
-        flat = a.ravel(order="K")  # 隙間のない配列ならコピーせずにビューになる
-        if not np.may_share_memory(flat, a):
-            return None
-        flats.append(flat)
-    return flats
-
-
-def block_ranges(n):
-    """0..n を ``FLAT_BLOCK`` 個ずつに区切った (start, stop) の列。"""
-    return [(start, min(start + FLAT_BLOCK, n)) for start in range(0, n, FLAT_BLOCK)]
-
-
-def zero_block(dtype):
-    """長さ ``FLAT_BLOCK`` の 0 の配列 (書き込み禁止、dtype ごとに 1 つ)。
-
-    NumPy の ``maximum`` などは、相手がスカラーより同じ長さの配列のときの方が速い (SIMD の
-    ループに乗る) ので、区切りごとの計算でスカラーの 0 の代わりに使う。"""
-    dtype = np.dtype(dtype)
-    block = _zero_blocks.get(dtype)
-    if block is None or len(block) != FLAT_BLOCK:
-        block = np.zeros(FLAT_BLOCK, dtype=dtype)
-        block.flags.writeable = False
-        _zero_blocks[dtype] = block
-    return block
-
-
-# =============================================================================
 # 形状の調整 / shape helpers
 # =============================================================================
 def sum_to(x, shape):

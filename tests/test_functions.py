@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import stucrs.functions as F
-from stucrs import Variable
+from stucrs import Config, Variable
 from stucrs import utils
 from stucrs.utils import numerical_grad
 
@@ -291,7 +291,10 @@ def test_softmax_cross_entropy_is_bitwise_the_plain_formula():
     g = np.exp(log_p)  # (softmax - one-hot) / N
     g[np.arange(100), t] -= 1
     g *= np.float32(1.0) * np.float32(1.0 / 100)
-    np.testing.assert_array_equal(v.grad.data, g)
+    if Config.fast:  # the array backward of stucrs.fast: exactly this formula
+        np.testing.assert_array_equal(v.grad.data, g)
+    else:  # the book's backward, (softmax(x) - onehot) * gy / N through the graph
+        np.testing.assert_allclose(v.grad.data, g, rtol=1e-5, atol=1e-9)
     np.testing.assert_array_equal(F.log_softmax(Variable(x)).data, log_p)
     y = x - m
     np.testing.assert_array_equal(F.softmax(Variable(x)).data, np.exp(y) / np.exp(y).sum(axis=1, keepdims=True))
@@ -447,64 +450,3 @@ def test_array_backward_equals_graph_backward(case):
 
     for fast, graph in zip(grads(False), grads(True)):
         np.testing.assert_allclose(fast, graph, rtol=1e-12, atol=1e-12)
-
-
-def _special_values(shape, dtype, seed):
-    """Random values with NaN, ±0, ±inf and exact zeros sprinkled in."""
-    a = np.random.default_rng(seed).normal(size=shape).astype(dtype)
-    flat = a.reshape(-1)
-    flat[:7] = [np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-30, -1e-30]
-    flat[::97] = 0
-    return a
-
-
-@pytest.mark.parametrize("layout", ["c", "f", "cn", "sliced", "small"])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_relu_in_cache_blocks_equals_the_whole_array(layout, dtype, monkeypatch):
-    # big arrays go through ReLU forward in FLAT_BLOCK pieces (backward without a graph: the
-    # comparison written as 0/1 floats, then the product, over the whole array);
-    # a tiny block size exercises many blocks and a partial last one
-    from stucrs import utils
-    monkeypatch.setattr(utils, "FLAT_BLOCK", 1000)
-    shape = (6, 5, 11, 13)
-    x0, gy0 = _special_values(shape, dtype, 1), _special_values(shape, dtype, 2)
-    if layout == "f":
-        x0, gy0 = np.asfortranarray(x0), np.asfortranarray(gy0)
-    elif layout == "cn":  # conv2d's output layout: (N, C, H, W) over (C, N, H, W) memory
-        x0 = np.ascontiguousarray(x0.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
-        gy0 = np.ascontiguousarray(gy0.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
-    elif layout == "sliced":  # not dense: the whole-array path
-        x0, gy0 = x0[:, :, 1:], gy0[:, :, 1:]
-    elif layout == "small":
-        x0, gy0 = x0[:1, :1].copy(), gy0[:1, :1].copy()
-    blocked = layout in ("c", "f", "cn")
-    assert (utils.flat_views(x0, np.empty_like(x0)) is not None) == blocked
-    x = Variable(x0)
-    y = F.relu(x)
-    np.testing.assert_array_equal(y.data, np.maximum(x0, 0))
-    assert y.data.dtype == dtype
-    if blocked:  # the output keeps the input's memory layout
-        assert y.data.strides == x0.strides
-    y.grad = Variable(gy0)
-    y.backward()
-    with np.errstate(invalid="ignore"):  # inf * 0 -> nan, in both
-        expected = gy0 * (x0 > 0)
-    np.testing.assert_array_equal(x.grad.data, expected)
-    assert x.grad.data.dtype == dtype
-    # signs of the zeros too (gy * 0.0 keeps -0.0 for negative gy, as the whole-array product)
-    np.testing.assert_array_equal(np.signbit(x.grad.data), np.signbit(expected))
-
-
-def test_flat_views_refuses_arrays_that_do_not_line_up(monkeypatch):
-    from stucrs import utils
-    monkeypatch.setattr(utils, "FLAT_BLOCK", 10)
-    a = np.zeros((4, 8), np.float32)
-    assert utils.flat_views(a, np.zeros((8, 4), np.float32)) is None  # other shape
-    assert utils.flat_views(a, np.zeros((4, 8), np.float32, order="F")) is None  # other layout
-    assert utils.flat_views(a, a.astype(np.float64)) is None  # other strides
-    assert utils.flat_views(a[:, ::2]) is None  # gaps
-    views = utils.flat_views(a, np.asfortranarray(a).T.T.copy())
-    assert [v.shape for v in views] == [(32,), (32,)]
-    assert utils.block_ranges(25) == [(0, 10), (10, 20), (20, 25)]
-    z = utils.zero_block(np.float32)
-    assert len(z) == 10 and not z.any() and not z.flags.writeable

@@ -1,33 +1,16 @@
-"""全結合の入力の勾配 ``gy @ W.T`` を、BLAS の 2 つの呼び方のうち速い方で計算する。
+"""全結合の入力の勾配 ``gy @ W.T`` を、BLAS の 2 つの呼び方のうち速い方で計算する (第 16 章)。
 
-``gy @ W.T`` (形 (N, out) と (in, out) の転置) は、NumPy から BLAS に「2 つ目の行列を転置して
-掛ける」として渡される。同じ積は ``(W @ gy.T).T`` とも書け、こちらは BLAS に別の形
-((in, N) の結果) として渡る。どちらが速いかは行列の形と BLAS (とその CPU 向けのカーネル) で違う:
-この本の計測 (AMD EPYC、pip の NumPy の OpenBLAS、2 スレッド) では 100×1000 と 1000×1000 の積で
-後者が結果を C の並びに写し直す手間を含めても 1〜2 割速く、CNN の 128×128 と 5408×128 では 2 倍
-遅かった (第 16 章 17 節)。
-
-そこで、大きな NumPy の float の積では、その形 (と dtype) で最初の何回か (学習なら最初の何ステップか)
-を 2 つの計算で交互に行って時間を測り、その後は速かった方を使う (cuDNN の benchmark モードや FFTW の
-plan と同じ考え)。学習の中で測るので、前後の計算でキャッシュがどうなっているかも含めて比べられる。
-最初の 1 回では 2 つの結果がビット単位で同じかを確かめ、違えば (その BLAS では足し算の順番が違う)
-いつも ``gy @ W.T`` を使う。なので、どちらを選んでも結果は同じ値で、選び方 (時間の測り方) で学習の
-結果が変わることはない。
-
-Computes ``a @ b.T`` (a dense layer's input gradient ``gy @ W.T``) either directly or as
-``(b @ a.T).T`` copied back to C order, whichever this BLAS does faster for that shape: the first
-calls of each shape alternate and are timed, and only where both give bit-identical results.
+同じ積は ``(W @ gy.T).T`` とも書けます。どちらが速いかは行列の形と BLAS とその CPU 向けの
+カーネルで違うので、大きな NumPy の float の積では、形ごとに最初の何回かを交互に測り、その後は
+速かった方を使います (cuDNN の benchmark モードと同じ考え)。最初の 1 回で 2 つの結果がビット単位で
+同じかを確かめ、違えばいつも ``gy @ W.T`` を使うので、選び方で学習の結果は変わりません。
 """
 
 import time
 
 import numpy as np
 
-from stucrs import utils
-
-__all__ = ["ENV_VAR", "MIN_WORK", "ROUNDS", "matmul_nt", "plans"]
-
-ENV_VAR = "STUCRS_MATMUL_PLAN"
+__all__ = ["MIN_WORK", "ROUNDS", "matmul_nt", "plans"]
 
 # これより小さな積 (掛け算の回数) は測らずに NumPy の式で (差が小さく、測る手間の方が大きい)
 MIN_WORK = 1 << 24
@@ -69,13 +52,12 @@ def matmul_nt(a, b):
         b: 形 (M, K) の配列 (重み ``W``)。
 
     C の並びの float32 / float64 の NumPy 配列で積が大きいときだけ、形ごとに速い方の計算を選ぶ
-    (最初の ``1 + 2 * ROUNDS`` 回で測る)。それ以外 (CuPy、小さな積、dtype の違い、
-    ``STUCRS_MATMUL_PLAN=0``) は ``a @ b.T`` そのもの。
+    (最初の ``1 + 2 * ROUNDS`` 回で測る)。それ以外 (CuPy、小さな積、dtype の違い) は ``a @ b.T`` そのもの。
     """
     if (type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2
             or a.dtype != b.dtype or a.dtype not in _DTYPES or a.shape[1] != b.shape[1]
             or a.shape[0] * a.shape[1] * b.shape[0] < MIN_WORK
-            or not a.flags.c_contiguous or not b.flags.c_contiguous or not _enabled()):
+            or not a.flags.c_contiguous or not b.flags.c_contiguous):
         return a @ b.T
     key = (a.shape[0], a.shape[1], b.shape[0], a.dtype.char)
     plan = _plans.get(key)
@@ -100,6 +82,3 @@ def plans():
     return {"%d×%d @ (%d×%d).T %s" % (n, k, m, k, np.dtype(c).name): names[plan.choice]
             for (n, k, m, c), plan in _plans.items()}
 
-
-def _enabled():
-    return not utils.env_flag_off(ENV_VAR)

@@ -1,33 +1,12 @@
-"""NumPy が使っている BLAS の axpy と gemm を、パラメータのその場の更新に使う。
+"""NumPy が読み込んだ BLAS の axpy と gemm を ctypes で呼び、パラメータをその場で更新する (第 16 章)。
 
-SGD の更新 ``W -= lr * grad`` を NumPy で書くと、``lr * grad`` の一時配列を作る掛け算と引き算の
-2 回に分かれ、どちらも 1 つのコアでしか動かない。BLAS の axpy (``y += a * x``) は同じ計算を 1 回で
-(積和命令で) 行い、大きな配列では BLAS のスレッドが手分けする (第 16 章 5 節)。
+* axpy (``y += a * x``): SGD の ``W -= lr * grad`` を 1 回で (積和命令、BLAS のスレッドで手分け)。
+* gemm (``c += a * A.T @ B``): 全結合の重みを、勾配の配列を作らずに ``W -= lr * (x.T @ gy)`` で更新。
 
-全結合の重みの勾配は ``x.T @ gy`` という行列積そのもの。BLAS の gemm は ``C += a * A.T @ B`` を
-1 回で計算できるので、SGD は勾配の配列を作らずに ``W -= lr * (x.T @ gy)`` を行列積 1 回で済ませる
-(:class:`stucrs.core.DeferredGrad`、第 16 章 16 節)。勾配の配列を書いて、読み直して、W を書く分の
-メモリの往復がなくなり、784-1000-1000-10 の MLP では学習の 1 ステップが 1 割以上短くなる。
-
-NumPy は axpy も「足し込む gemm」も公開していないので、NumPy が読み込んだ BLAS のライブラリ (pip の
-NumPy では同梱の OpenBLAS) を ctypes で開き、その ``cblas_?axpy`` と ``cblas_?gemm`` を呼ぶ。同じ
-ライブラリなので、スレッド数の設定 (``OPENBLAS_NUM_THREADS``、threadpoolctl) もそのまま効く。
-
-* 使うのは、dtype (float32 / float64) の揃った NumPy 配列だけ。axpy は同じ形・同じメモリの並びの
-  隙間のない大きな配列、gemm は行か列の向きに隙間なく並んだ 2 次元配列 (書き込む側は C の並び)。
-  それ以外 (CuPy の配列、小さな配列、スライス、dtype の違い) は呼び出し側が NumPy で計算する。
-* 積和命令では丸めが 1 回になるので、``W - lr * grad`` (丸め 2 回) と最後の 1 ビットが違うことが
-  ある (誤差は小さくなる方向)。gemm では ``lr * (x.T @ gy)`` を W に足すときに丸めるので、勾配を
-  一度 float32 に丸めてから引く計算とは最後の 1〜2 ビットが違うことがある。
-* 見つからないとき (BLAS が ctypes で開けない、関数がない) は何もしない。環境変数
-  ``STUCRS_BLAS_AXPY=0`` で両方とも使わないようにできる (そのときの結果は NumPy の式とビット単位で
-  同じ)。何が起きたかは :func:`blas_status` で分かる。
-
-In-place parameter updates through the BLAS that NumPy loaded: ``y += alpha * x`` (axpy: one fused
-pass on the BLAS's threads instead of two single-threaded NumPy passes) and
-``c += alpha * a.T @ b`` (gemm with beta = 1: SGD's update of a dense layer's weight straight from
-the factors of its gradient, without writing the gradient). ``False`` whenever the arrays do not fit,
-so that the caller computes it with NumPy.
+NumPy はどちらも公開していないので、NumPy が読み込んだ BLAS (pip の NumPy では同梱の OpenBLAS) を
+最初の大きな更新のときに探します (``import stucrs`` では探しません)。使えないとき (CuPy の配列、
+小さな配列、dtype の違い、BLAS が見つからない) は False を返し、呼び出し側が NumPy で計算します。
+積和命令では丸めが 1 回なので、NumPy の式と最後の 1〜2 ビットが違うことがあります。
 """
 
 import ctypes
@@ -36,11 +15,9 @@ import sys
 
 import numpy as np
 
-from stucrs import utils
+from stucrs.fast.elementwise import flat_views
 
-__all__ = ["ENV_VAR", "axpy", "gemm_update", "blas_status"]
-
-ENV_VAR = "STUCRS_BLAS_AXPY"
+__all__ = ["axpy", "gemm_update", "blas_status"]
 
 # cblas の関数名の付け方: (接頭辞, 接尾辞, 整数の型)。pip の NumPy 2 は scipy_ 付きの 64 ビット整数版、
 # NumPy 1.2x は 64_ 付き、システムの OpenBLAS や MKL は付かない 32 ビット整数版。
@@ -114,9 +91,6 @@ def _gemms(lib, prefix, suffix, int_t):
 def _look_up():
     global _routines, _status
     _routines = {}
-    if utils.env_flag_off(ENV_VAR):
-        _status = "off: %s=%s" % (ENV_VAR, os.environ[ENV_VAR])
-        return
     if sys.platform == "win32":  # DLL を開き直すと別のコピーになることがあるので使わない
         _status = "off: not used on Windows (NumPy computes it)"
         return
@@ -164,7 +138,7 @@ def axpy(alpha, x, y):
     routine = _routines.get(y.dtype)
     if routine is None or not y.flags.writeable:
         return False
-    flats = utils.flat_views(x, y)  # 大きくて隙間がなく、形と並びが同じときだけビューが返る
+    flats = flat_views(x, y)  # 大きくて隙間がなく、形と並びが同じときだけビューが返る
     if flats is None or flats[0].size > routine[2] or np.may_share_memory(x, y):
         return False
     fx, fy = flats

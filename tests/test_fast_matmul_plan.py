@@ -1,4 +1,4 @@
-"""stucrs.matmul_plan: gy @ W.T in the faster of two BLAS calls, always the same values."""
+"""stucrs.fast.matmul_plan: gy @ W.T in the faster of two BLAS calls, always the same values."""
 
 import numpy as np
 import pytest
@@ -6,13 +6,12 @@ import pytest
 import stucrs
 import stucrs.functions as F
 import stucrs.layers as L
-from stucrs import matmul_plan as mp
+from stucrs.fast import matmul_plan as mp
 
 
 @pytest.fixture(autouse=True)
 def fresh_plans(monkeypatch):
     monkeypatch.setattr(mp, "_plans", {})
-    monkeypatch.delenv(mp.ENV_VAR, raising=False)
     yield
 
 
@@ -131,7 +130,7 @@ def test_nan_in_the_same_places_counts_as_the_same(monkeypatch):
     assert plan.choice is None  # equal (NaN where the direct product has NaN): measuring
 
 
-@pytest.mark.parametrize("case", ["small", "f_order", "dtype_mix", "integer", "env_off", "view"])
+@pytest.mark.parametrize("case", ["small", "f_order", "dtype_mix", "integer", "view"])
 def test_other_inputs_are_the_plain_product(monkeypatch, case):
     rng = np.random.default_rng(5)
     a, b = _big(rng)
@@ -143,8 +142,6 @@ def test_other_inputs_are_the_plain_product(monkeypatch, case):
         b = b.astype(np.float64)
     elif case == "integer":
         a, b = (a * 10).astype(np.int64), (b * 10).astype(np.int64)
-    elif case == "env_off":
-        monkeypatch.setenv(mp.ENV_VAR, "0")
     elif case == "view":
         a = a[:, ::2]
         b = b[:, ::2]
@@ -185,12 +182,14 @@ def test_double_backward_is_unchanged():
     assert x.grad is not None and mp._plans == {}
 
 
-@pytest.mark.parametrize("value, off", [("0", True), (" OFF ", True), ("False", True), ("no", True),
-                                        ("1", False), ("", False), ("yes", False)])
-def test_the_switches_share_one_reading_of_off(monkeypatch, value, off):
-    """STUCRS_MATMUL_PLAN, STUCRS_BLAS_AXPY and STUCRS_MALLOC_TUNING read 'off' alike (utils.env_flag_off)."""
-    from stucrs import utils
-    assert utils.env_flag_off("X", {"X": value}) is off
-    assert utils.env_flag_off("X", {}) is False
-    monkeypatch.setenv(mp.ENV_VAR, value)
-    assert mp._enabled() is (not off)
+def test_the_book_path_does_not_use_it():
+    """With Config.fast off, F.linear's backward is the book's matmul(gy, W.T): no plan is made."""
+    rng = np.random.default_rng(9)
+    x = stucrs.Variable(rng.standard_normal((64, 600)).astype(np.float32))
+    with stucrs.using_config("fast", False):
+        layer = L.Linear(512, in_size=600)
+        for _ in range(3):
+            x.cleargrad()
+            F.sum(layer(x)).backward()
+    assert mp._plans == {}
+    np.testing.assert_array_equal(x.grad.data, np.ones((64, 512), np.float32) @ layer.W.data.T)

@@ -1,0 +1,471 @@
+"""畳み込みとプーリングの速い実装 (本の :mod:`stucrs.functions_conv` と同じ値を返す)。
+
+* **im2col はコピー 1 回だけ。** 入力に「窓を並べた」ストライド付きのビュー (``as_strided``) を
+  かぶせ、連続な配列に写します。
+* **行列積は 1 回だけ。** col の並びを ``(C, KH, KW, N, OH, OW)`` にすると、畳み込み全体が連続な
+  大きな行列どうしの積 (GEMM) 1 回になります。出力は ``(OC, N, OH, OW)`` の並びのメモリを
+  ``(N, OC, OH, OW)`` と見るビューで、後続の ReLU やプーリングもこの並びのまま進みます。
+* **col は逆伝播で使い回す** (重みの勾配の計算で im2col をやり直さない)。
+* **プーリングは窓の位置についてだけループ** し、キャッシュに収まる大きさに区切って回します。
+  計算グラフを作らないとき (``no_grad``) は最大値の位置を求めません。
+* GPU でも同じコードです (``cuda.get_array_module`` で NumPy / CuPy を選びます)。
+
+ここで登録するのは、使う人が作るクラス (Conv2d, Deconv2d, Pooling, AveragePooling) だけです。
+逆伝播で使う補助のクラスは、このモジュールの中の同じ名前のクラスを直接使います (並びの約束が本の
+クラスと違うため)。
+"""
+import numpy as np
+
+from stucrs import cuda
+import stucrs.functions as F
+import stucrs.functions_conv as FC
+from stucrs.core import Config
+from stucrs.fast import register
+from stucrs.functions_conv import conv2d, deconv2d, average_pooling  # noqa: F401
+from stucrs.utils import get_conv_outsize, get_deconv_outsize, pair
+
+def _as_strided(xp, x, shape, strides):
+    return xp.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
+
+
+def _pad(x, ph, pw, value=0):
+    """(N, C, H, W) の空間方向を値 ``value`` で埋めて広げる (メモリの並びは x に合わせる)。"""
+    if ph == 0 and pw == 0:
+        return x
+    xp = cuda.get_array_module(x)
+    n, c, h, w = x.shape
+    out = _alloc((n, c, h + 2 * ph, w + 2 * pw), x.dtype, xp, _is_cn(x), fill=value)
+    out[:, :, ph:ph + h, pw:pw + w] = x
+    return out
+
+
+def _is_cn(x):
+    """x のメモリが (C, N, H, W) の並び (conv2d の出力の並び) かどうか。"""
+    return x.ndim == 4 and x.shape[0] > 1 and x.shape[1] > 1 and x.transpose(1, 0, 2, 3).flags.c_contiguous
+
+
+def _alloc(shape, dtype, xp, cn=False, fill=None):
+    """形 ``shape`` (N, C, H, W) の配列を作る。``cn`` なら (C, N, H, W) の並びのメモリにする。"""
+    if cn:
+        n, c, h, w = shape
+        real = (c, n, h, w)
+    else:
+        real = shape
+    if fill is None:
+        a = xp.empty(real, dtype=dtype)
+    elif fill == 0:
+        a = xp.zeros(real, dtype=dtype)
+    else:
+        a = xp.full(real, fill, dtype=dtype)
+    return a.transpose(1, 0, 2, 3) if cn else a
+
+
+def _same_layout(a, like):
+    """``a`` を ``like`` と同じメモリの並びにする (並びが違う配列どうしの演算は遅いため)。"""
+    if a.strides == like.strides or a.ndim != 4 or like.ndim != 4:
+        return a
+    xp = cuda.get_array_module(a)
+    if _is_cn(like) and not _is_cn(a):
+        return xp.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    if like.flags.c_contiguous and not a.flags.c_contiguous:
+        return xp.ascontiguousarray(a)
+    return a
+
+
+# 1 ブロックのおおよその大きさ (バイト)。プーリングはブロックごとに窓の位置を回るので、
+# ブロックが CPU のキャッシュ (L2) に収まっていれば、同じデータを何度読んでもメモリまで行かない。
+_BLOCK_BYTES = 1 << 18
+
+
+def _cache_blocks(x, cn):
+    """(N, C, H, W) の配列 ``x`` を、メモリの外側の軸 (cn なら C、そうでなければ N) で区切る
+    スライスの列を返す。GPU (CuPy) では区切らない (キャッシュの工夫は CPU のためのもの)。"""
+    axis = 1 if cn else 0
+    length = x.shape[axis]
+    per_item = max(1, x.nbytes // max(length, 1))
+    step = length if cuda.get_array_module(x) is not np else max(1, _BLOCK_BYTES // per_item)
+    full = slice(None)
+    return [(full, slice(i, i + step)) if cn else (slice(i, i + step),)
+            for i in range(0, length, step)]
+
+
+def _check_4d(x, name):
+    if x.ndim != 4:
+        raise ValueError(f"{name}: input must be 4-D (N, C, H, W), got shape {x.shape}")
+
+
+def _window_view(x, kh, kw, sy, sx, oh, ow):
+    """(N, C, Hp, Wp) の配列に窓を並べたビュー (C, KH, KW, N, OH, OW) をかぶせる (コピーなし)。"""
+    xp = cuda.get_array_module(x)
+    s_n, s_c, s_h, s_w = x.strides
+    return _as_strided(xp, x, (x.shape[1], kh, kw, x.shape[0], oh, ow),
+                       (s_c, s_h, s_w, s_n, s_h * sy, s_w * sx))
+
+
+def _im2col_cf(x, kh, kw, sy, sx, ph, pw):
+    """内部用 im2col: (N, C, H, W) → 連続な (C, KH, KW, N, OH, OW)。"""
+    xp = cuda.get_array_module(x)
+    n, c, h, w = x.shape
+    oh = get_conv_outsize(h, kh, sy, ph)
+    ow = get_conv_outsize(w, kw, sx, pw)
+    if oh <= 0 or ow <= 0:
+        raise ValueError(f"kernel ({kh}, {kw}) with pad ({ph}, {pw}) is larger than the input "
+                         f"of spatial size ({h}, {w})")
+    xp_ = _pad(x, ph, pw)
+    return xp.ascontiguousarray(_window_view(xp_, kh, kw, sy, sx, oh, ow))
+
+
+def _col2im_cf(col, n, c, h, w, kh, kw, sy, sx, ph, pw, cn=True):
+    """内部用 col2im: (C, KH, KW, N, OH, OW) の各窓の値を足し合わせて (N, C, H, W) に戻す。
+
+    ループはカーネルの位置 (KH*KW 回) だけ。``cn`` なら結果のメモリは (C, N, H, W) の並び。
+    """
+    xp = cuda.get_array_module(col)
+    oh, ow = col.shape[4], col.shape[5]
+    hp, wp = h + 2 * ph, w + 2 * pw
+    if (hp - kh) // sy + 1 != oh or (wp - kw) // sx + 1 != ow:
+        raise ValueError(f"col2im: a column of {oh}x{ow} windows does not fit an image of size "
+                         f"({h}, {w}) with kernel ({kh}, {kw}), stride ({sy}, {sx}), pad ({ph}, {pw})")
+    img = _alloc((n, c, hp, wp), col.dtype, xp, cn, fill=0)
+    for i in range(kh):
+        for j in range(kw):
+            img[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx] += col[:, i, j].transpose(1, 0, 2, 3)
+    if ph or pw:
+        img = img[:, :, ph:ph + h, pw:pw + w]
+    return img
+
+
+
+@register(FC.Conv2d)
+class Conv2d(FC.Conv2d):
+    """2 次元畳み込み。x (N, C, H, W), W (OC, C, KH, KW), b (OC,) → (N, OC, OH, OW)。"""
+
+    def __init__(self, stride=1, pad=0):
+        self.stride = pair(stride)
+        self.pad = pair(pad)
+        self._col = None
+
+    def forward(self, x, W, b=None):
+        _check_4d(x, "conv2d")
+        if W.ndim != 4:
+            raise ValueError(f"conv2d: weight W must be 4-D (OC, C, KH, KW), got shape {W.shape}")
+        if x.shape[1] != W.shape[1]:
+            raise ValueError(f"conv2d: input has {x.shape[1]} channels (shape {x.shape}) but the "
+                             f"weight W of shape {W.shape} expects {W.shape[1]}")
+        n = x.shape[0]
+        oc, c, kh, kw = W.shape
+        (sy, sx), (ph, pw) = self.stride, self.pad
+        col = _im2col_cf(x, kh, kw, sy, sx, ph, pw)  # (C, KH, KW, N, OH, OW)
+        oh, ow = col.shape[4], col.shape[5]
+        y = W.reshape(oc, -1) @ col.reshape(c * kh * kw, -1)  # 1 回の GEMM: (OC, N*OH*OW)
+        if b is not None:
+            y += b.reshape(oc, 1)
+        # 勾配 gW の計算で col を使い回す (再計算を省く)。使ったら手放す。
+        self._col = col
+        return y.reshape(oc, n, oh, ow).transpose(1, 0, 2, 3)
+
+    def backward(self, gy):
+        x, W = self.inputs[0], self.inputs[1]
+        b = self.inputs[2] if len(self.inputs) == 3 else None
+        gx = gW = gb = None
+        if x.requires_grad:
+            gx = deconv2d(gy, W, None, self.stride, self.pad, outsize=(x.shape[2], x.shape[3]))
+        if W.requires_grad:
+            gW = Conv2DGradW(self)(x, gy)
+        self._col = None
+        if b is not None and b.requires_grad:
+            gb = F.sum(gy, axis=(0, 2, 3))
+        if b is None:
+            return gx, gW
+        return gx, gW, gb
+
+
+@register(FC.Deconv2d)
+class Deconv2d(FC.Deconv2d):
+    """転置畳み込み。x (N, C, H, W), W (C, OC, KH, KW), b (OC,) → (N, OC, OH, OW)。"""
+
+    def __init__(self, stride=1, pad=0, outsize=None):
+        self.stride = pair(stride)
+        self.pad = pair(pad)
+        self.outsize = outsize
+
+    def forward(self, x, W, b=None):
+        _check_4d(x, "deconv2d")
+        if W.ndim != 4:
+            raise ValueError(f"deconv2d: weight W must be 4-D (C, OC, KH, KW), got shape {W.shape}")
+        if x.shape[1] != W.shape[0]:
+            raise ValueError(f"deconv2d: input has {x.shape[1]} channels (shape {x.shape}) but the "
+                             f"weight W of shape {W.shape} expects {W.shape[0]}")
+        xp = cuda.get_array_module(x)
+        n, c, h, w = x.shape
+        _, oc, kh, kw = W.shape
+        (sy, sx), (ph, pw) = self.stride, self.pad
+        if self.outsize is None:
+            out_h = get_deconv_outsize(h, kh, sy, ph)
+            out_w = get_deconv_outsize(w, kw, sx, pw)
+        else:
+            out_h, out_w = pair(self.outsize)
+        if get_conv_outsize(out_h, kh, sy, ph) != h or get_conv_outsize(out_w, kw, sx, pw) != w:
+            raise ValueError(f"deconv2d: outsize ({out_h}, {out_w}) is not consistent with input size "
+                             f"({h}, {w}), kernel ({kh}, {kw}), stride ({sy}, {sx}) and pad ({ph}, {pw})")
+        # (C, N*H*W) の並びにして GEMM 1 回: gcol = W^T @ x → (OC*KH*KW, N*H*W)
+        xm = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(c, -1)
+        gcol = W.reshape(c, -1).T @ xm
+        y = _col2im_cf(gcol.reshape(oc, kh, kw, n, h, w), n, oc, out_h, out_w, kh, kw, sy, sx, ph, pw)
+        if b is not None:
+            y += b.reshape(1, oc, 1, 1)
+        return y
+
+    def backward(self, gy):
+        x, W = self.inputs[0], self.inputs[1]
+        b = self.inputs[2] if len(self.inputs) == 3 else None
+        gx = gW = gb = None
+        if x.requires_grad:
+            gx = conv2d(gy, W, None, self.stride, self.pad)
+        if W.requires_grad:
+            gW = Conv2DGradW(None, W.shape[2:], self.stride, self.pad)(gy, x)
+        if b is not None and b.requires_grad:
+            gb = F.sum(gy, axis=(0, 2, 3))
+        if b is None:
+            return gx, gW
+        return gx, gW, gb
+
+
+class Conv2DGradW(FC.Conv2DGradW):
+    """conv2d のフィルタに関する勾配 gW = gy ⋆ x。入力は (x, gy)。"""
+
+    def __init__(self, conv=None, kernel_size=None, stride=1, pad=0):
+        if conv is not None:
+            self.conv = conv
+            W = conv.inputs[1]
+            self.kernel_size = tuple(W.shape[2:])
+            self.stride, self.pad = conv.stride, conv.pad
+        else:
+            self.conv = None
+            self.kernel_size = pair(kernel_size) if not isinstance(kernel_size, tuple) else kernel_size
+            self.stride, self.pad = pair(stride), pair(pad)
+
+    def forward(self, x, gy):
+        xp = cuda.get_array_module(x)
+        kh, kw = self.kernel_size
+        (sy, sx), (ph, pw) = self.stride, self.pad
+        col = self.conv._col if self.conv is not None else None
+        if col is None:
+            col = _im2col_cf(x, kh, kw, sy, sx, ph, pw)
+        self.conv = None  # col を使い終えたので Conv2d とのつながりを切る
+        c = x.shape[1]
+        oc = gy.shape[1]
+        gym = gy.transpose(1, 0, 2, 3)
+        if not gym.flags.c_contiguous:
+            gym = xp.ascontiguousarray(gym)
+        gW = gym.reshape(oc, -1) @ col.reshape(c * kh * kw, -1).T  # 1 回の GEMM
+        return gW.reshape(oc, c, kh, kw)
+
+    def backward(self, ggW):
+        x, gy = self.inputs
+        gx = ggy = None
+        if x.requires_grad:
+            gx = deconv2d(gy, ggW, None, self.stride, self.pad, outsize=(x.shape[2], x.shape[3]))
+        if gy.requires_grad:
+            ggy = conv2d(x, ggW, None, self.stride, self.pad)
+        return gx, ggy
+
+
+@register(FC.Pooling)
+class Pooling(FC.Pooling):
+    """最大値プーリング。窓ごとの最大値の位置 (argmax) を覚えておき、逆伝播に使う。"""
+
+    def __init__(self, kernel_size, stride=1, pad=0):
+        self.kernel_size = pair(kernel_size)
+        self.stride = pair(stride)
+        self.pad = pair(pad)
+
+    def forward(self, x):
+        _check_4d(x, "pooling")
+        xp = cuda.get_array_module(x)
+        n, c, h, w = x.shape
+        kh, kw = self.kernel_size
+        (sy, sx), (ph, pw) = self.stride, self.pad
+        oh = get_conv_outsize(h, kh, sy, ph)
+        ow = get_conv_outsize(w, kw, sx, pw)
+        if oh <= 0 or ow <= 0:
+            raise ValueError(f"pooling: kernel ({kh}, {kw}) is larger than the padded input ({h}, {w})")
+        if ph >= kh or pw >= kw:
+            raise ValueError(f"pooling: pad ({ph}, {pw}) must be smaller than the kernel ({kh}, {kw})")
+        self.x_shape = x.shape
+        self.x_cn = _is_cn(x)
+        # 埋め草は -inf (PyTorch と同じ。負の値ばかりの窓でも正しい最大値になる)
+        fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+        xpad = _pad(x, ph, pw, value=fill)
+        kk = kh * kw
+        idx_dtype = np.uint8 if kk <= 255 else np.int32
+        y = _alloc((n, c, oh, ow), x.dtype, xp, self.x_cn)  # x と同じメモリの並び
+        # 計算グラフを作らないとき (no_grad のテストなど) は逆伝播が無いので、最大値の位置を求めない
+        need_indexes = Config.enable_backprop
+        indexes = _alloc((n, c, oh, ow), idx_dtype, xp, self.x_cn) if need_indexes else None
+        for block in _cache_blocks(xpad, self.x_cn):
+            xb, yb = xpad[block], y[block]
+            if need_indexes:
+                ib = indexes[block]
+                ib.fill(0)
+            for i in range(kh):
+                for j in range(kw):
+                    s = xb[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx]
+                    if i == 0 and j == 0:
+                        yb[...] = s
+                        continue
+                    if not need_indexes:
+                        xp.maximum(yb, s, out=yb)
+                        continue
+                    # 等しいときは先の位置を残す (PyTorch と同じ)。位置 k は走査順に増えるので、
+                    # 「より大きいときだけ k にする」は max(ib, mask * k) と書ける (分岐なしで速い)
+                    mask = s > yb
+                    xp.maximum(yb, s, out=yb)
+                    # bool の 0/1 はそのまま uint8 として読める (型変換の配列を作らない)
+                    k = mask.view(np.uint8) if idx_dtype is np.uint8 else mask.astype(idx_dtype)
+                    xp.multiply(k, idx_dtype(i * kw + j), out=k)
+                    xp.maximum(ib, k, out=ib)
+        self.indexes = indexes  # 窓の中の位置 (0..KH*KW-1)。グラフを作らないときは None
+        return y
+
+    def backward(self, gy):
+        if self.indexes is None:
+            raise RuntimeError("pooling: this call ran without a graph (no_grad / enable_backprop=False), "
+                               "so the positions of the maxima were not kept; call it with backprop enabled")
+        return Pooling2DGrad(self)(gy)
+
+
+class Pooling2DGrad(FC.Pooling2DGrad):
+    """最大値プーリングの逆伝播: 勾配を各窓の最大値の位置に戻す。"""
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.kernel_size = pool.kernel_size
+        self.stride = pool.stride
+        self.pad = pool.pad
+        self.indexes = pool.indexes
+        self.x_shape = pool.x_shape
+        self.x_cn = pool.x_cn
+
+    def forward(self, gy):
+        xp = cuda.get_array_module(gy)
+        n, c, h, w = self.x_shape
+        kh, kw = self.kernel_size
+        (sy, sx), (ph, pw) = self.stride, self.pad
+        oh, ow = gy.shape[2], gy.shape[3]
+        hp, wp = h + 2 * ph, w + 2 * pw
+        overlap = sy < kh or sx < kw
+        # 窓がちょうど敷き詰められる (重なりも隙間もない) ときは 0 で埋める必要がない
+        tiled = sy == kh and sx == kw and hp == oh * kh and wp == ow * kw
+        gx = _alloc((n, c, hp, wp), gy.dtype, xp, self.x_cn, fill=None if tiled else 0)
+        gy = _same_layout(gy, self.indexes)
+        for block in _cache_blocks(gx, self.x_cn):
+            gxb, gyb, ib = gx[block], gy[block], self.indexes[block]
+            for i in range(kh):
+                for j in range(kw):
+                    mask = ib == (i * kw + j)
+                    view = gxb[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx]
+                    if overlap:
+                        view += gyb * mask
+                    else:
+                        xp.multiply(gyb, mask, out=view)
+        if ph or pw:
+            gx = gx[:, :, ph:ph + h, pw:pw + w]
+        return gx
+
+    def backward(self, ggx):
+        return Pooling2DWithIndexes(self)(ggx)
+
+
+class Pooling2DWithIndexes(FC.Pooling2DWithIndexes):
+    """覚えておいた argmax の位置の値を取り出す (Pooling2DGrad の逆伝播)。"""
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.kernel_size = pool.kernel_size
+        self.stride = pool.stride
+        self.pad = pool.pad
+        self.indexes = pool.indexes
+
+    def forward(self, x):
+        xp = cuda.get_array_module(x)
+        kh, kw = self.kernel_size
+        (sy, sx), (ph, pw) = self.stride, self.pad
+        oh, ow = self.indexes.shape[2], self.indexes.shape[3]
+        xpad = _pad(x, ph, pw)
+        y = xp.zeros(self.indexes.shape, dtype=x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                s = xpad[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx]
+                xp.copyto(y, s, where=self.indexes == (i * kw + j))
+        return y
+
+    def backward(self, gy):
+        return Pooling2DGrad(self.pool)(gy)
+
+
+@register(FC.AveragePooling)
+class AveragePooling(FC.AveragePooling):
+    """平均値プーリング (パディングの 0 も数に入れる。PyTorch の count_include_pad=True と同じ)。"""
+
+    def __init__(self, kernel_size, stride=1, pad=0):
+        self.kernel_size = pair(kernel_size)
+        self.stride = pair(stride)
+        self.pad = pair(pad)
+
+    def forward(self, x):
+        _check_4d(x, "average_pooling")
+        n, c, h, w = x.shape
+        kh, kw = self.kernel_size
+        (sy, sx), (ph, pw) = self.stride, self.pad
+        oh = get_conv_outsize(h, kh, sy, ph)
+        ow = get_conv_outsize(w, kw, sx, pw)
+        if oh <= 0 or ow <= 0:
+            raise ValueError(f"average_pooling: kernel ({kh}, {kw}) is larger than the padded input ({h}, {w})")
+        self.x_shape = x.shape
+        self.x_cn = _is_cn(x)
+        xpad = _pad(x, ph, pw)
+        y = None
+        for i in range(kh):
+            for j in range(kw):
+                s = xpad[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx]
+                if y is None:
+                    y = s.copy()
+                else:
+                    y += s
+        y *= y.dtype.type(1.0 / (kh * kw))
+        return y
+
+    def backward(self, gy):
+        return AveragePoolingGrad(self)(gy)
+
+
+class AveragePoolingGrad(FC.AveragePoolingGrad):
+    """平均値プーリングの逆伝播: 勾配を窓の全要素に 1/(KH*KW) ずつ配る。"""
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.kernel_size = pool.kernel_size
+        self.stride = pool.stride
+        self.pad = pool.pad
+        self.x_shape = pool.x_shape
+        self.x_cn = pool.x_cn
+
+    def forward(self, gy):
+        xp = cuda.get_array_module(gy)
+        n, c, h, w = self.x_shape
+        kh, kw = self.kernel_size
+        (sy, sx), (ph, pw) = self.stride, self.pad
+        oh, ow = gy.shape[2], gy.shape[3]
+        g = gy * gy.dtype.type(1.0 / (kh * kw))
+        gx = _alloc((n, c, h + 2 * ph, w + 2 * pw), gy.dtype, xp, self.x_cn, fill=0)
+        for i in range(kh):
+            for j in range(kw):
+                gx[:, :, i:i + sy * oh:sy, j:j + sx * ow:sx] += g
+        if ph or pw:
+            gx = gx[:, :, ph:ph + h, pw:pw + w]
+        return gx
+
+    def backward(self, ggx):
+        p = self.pool
+        return average_pooling(ggx, p.kernel_size, p.stride, p.pad)

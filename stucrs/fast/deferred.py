@@ -1,0 +1,52 @@
+"""全結合の重みの勾配 ``x.T @ gy`` を、使うときまで計算しない Variable (第 16 章)。
+
+SGD (:mod:`stucrs.fast.optimizers`) はこの勾配を読まずに ``W -= lr * (x.T @ gy)`` を BLAS の gemm
+1 回で計算します。勾配の配列を書いて読み直す分のメモリの往復がなくなります。
+"""
+from stucrs.core import Variable
+
+# Variable の data の入れ物 (__slots__ の記述子)。DeferredGrad は data を property にするので、
+# 中身はこれで直接読み書きする
+_data_slot = Variable.__dict__["data"]
+
+
+class DeferredGrad(Variable):
+    """``a.T @ b`` の形の勾配。``data`` が初めて読まれたときに計算する。
+
+    読む側から見ればふつうの勾配です (``W.grad.data`` はいつ読んでも ``x.T @ gy``)。``a`` は
+    作る側がコピーを渡すので、あとで入力の配列が書き換えられても勾配は変わりません。
+    """
+
+    __slots__ = ("_a", "_b")
+
+    def __init__(self, a, b):
+        super().__init__(None)
+        self._a, self._b = a, b
+
+    @property
+    def data(self):
+        """勾配の配列 (最初に読まれたときに ``a.T @ b`` を計算する)。"""
+        value = _data_slot.__get__(self, DeferredGrad)
+        if value is None and self._a is not None:
+            value = self._a.T @ self._b
+            _data_slot.__set__(self, value)
+            self._a = self._b = None
+        return value
+
+    @data.setter
+    def data(self, value):
+        _data_slot.__set__(self, value)
+        self._a = self._b = None  # 差し替えられた配列が勾配になる
+
+    def factors(self):
+        """まだ計算していなければ ``(a, b)`` (勾配は ``a.T @ b``)、計算済みなら None。"""
+        if self._a is None:
+            return None
+        return self._a, self._b
+
+
+def compute_deferred(params):
+    """後回しにした勾配をすべて計算しておく (オプティマイザのフックが勾配を読み書きする前に)。"""
+    for p in params:
+        if type(p.grad) is DeferredGrad:
+            p.grad.data  # noqa: B018 - 読むと計算される
