@@ -7,7 +7,7 @@ Differentiable functions. Each one is a ``Function`` subclass (CamelCase) and a 
 import numpy as np
 
 from stucrs import cuda, utils
-from stucrs.core import Config, Function, Variable, array_types, as_array, as_variable
+from stucrs.core import Config, Function, Variable, array_types, as_array, as_variable  # noqa: F401 - as_array: dezero.functions has it
 
 
 # =============================================================================

@@ -17,8 +17,6 @@
 """
 import math
 
-import numpy as np
-
 from stucrs import cuda
 from stucrs.core import Config, Parameter, Variable, fast_variants
 from stucrs.layers import param_list

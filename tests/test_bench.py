@@ -25,13 +25,12 @@ from mnist_setup import SKIP_REASON, find_mnist
 REPO = Path(__file__).resolve().parents[1]
 VENVS = REPO / ".venvs"
 MNIST_DIR = find_mnist() or Path(os.environ.get("STUCRS_MNIST_DIR") or (REPO.parent / "shared" / "mnist")).resolve()
-FRAMEWORKS = ("stucrs", "dezero", "tensorflow", "torch", "numpy")
 # the hand-written NumPy reference runs in the StuCrs environment, dense networks only
-ENV_OF = {"numpy": "stucrs"}
 TIMEOUT = 300
 
 sys.path.insert(0, str(REPO))
 from workflow.bench import data as bench_data  # noqa: E402
+from workflow.bench.contract import ENV_OF, FRAMEWORKS, MALLOC_TUNED_ENV  # noqa: E402
 from workflow.bench import networks, record  # noqa: E402
 from workflow.bench.floor import gemm_shapes  # noqa: E402
 
@@ -39,7 +38,7 @@ METRIC_KEYS = {"wall_time_s", "epoch_times_s", "time_to_first_batch_s", "cpu_use
                "cpu_time_s", "peak_rss_mb", "train_loss", "train_acc", "test_loss", "test_acc",
                "paired_floor_epoch_s", "over_paired_floor", "start_unix_s", "end_unix_s"}
 ENV_KEYS = {"python", "framework_version", "numpy", "blas", "openblas_kernel", "malloc", "blas_update", "matmul_plan",
-            "cpu_model", "cores", "threads", "git_commit", "data_sha256", "hostname", "platform"}
+            "stucrs_fast", "cpu_model", "cores", "threads", "git_commit", "data_sha256", "hostname", "platform"}
 PARAM_KEYS = {"epochs", "batch_size", "lr", "train_size", "test_size", "seed", "threads"}
 TOP_KEYS = {"schema_version", "job", "status", "message", "params", "metrics", "timeline_csv",
             "environment"}
@@ -102,7 +101,7 @@ def mlp_result(prepared, outdir):
 
 def check_result(res, out, framework, network, epochs):
     assert set(res) == TOP_KEYS
-    assert res["schema_version"] == 1
+    assert res["schema_version"] == 2
     assert res["status"] == "ok" and res["message"] == ""
     assert res["job"] == {"id": "%s-%s-cpu-r0" % (network, framework), "network": network,
                           "framework": framework, "device": "cpu", "repeat": 0}
@@ -126,14 +125,18 @@ def check_result(res, out, framework, network, epochs):
     assert set(env["data_sha256"]) == set(bench_data.MNIST_SHA256)
     assert isinstance(env["blas"], list)
     assert env["openblas_kernel"]["mode"] == "auto" and env["openblas_kernel"]["why"]
-    # StuCrs (and the NumPy reference, to compare like with like) tune glibc malloc at import
-    if framework in ("stucrs", "numpy") and platform.libc_ver()[0] == "glibc":
-        assert env["malloc"].startswith("tuned by stucrs: glibc"), env["malloc"]
-    elif framework in ("dezero", "tensorflow", "torch"):
-        assert env["malloc"].startswith("C library defaults"), env["malloc"]
-    # StuCrs's SGD updates its large weights through NumPy's BLAS (stucrs.blas): axpy, and gemm
-    # for the dense layers' weights
+    # the harness sets glibc malloc alike for every NumPy-based variant (--malloc tuned, the default)
+    # before the process starts; PyTorch and TensorFlow keep glibc's default
+    if framework in ("stucrs", "stucrs-book", "dezero", "numpy"):
+        assert env["malloc"] == "tuned: " + ", ".join("%s=%s" % kv for kv in MALLOC_TUNED_ENV.items())
+    else:
+        assert env["malloc"] == "default", env["malloc"]
+    assert env["stucrs_fast"] is {"stucrs": True, "stucrs-book": False}.get(framework)
+    # StuCrs's SGD updates its large weights through NumPy's BLAS (stucrs.fast.blas): axpy, and gemm
+    # for the dense layers' weights; the book's SGD never looks for the BLAS
     update = env["blas_update"]
+    if framework == "stucrs-book":
+        assert update.startswith("not looked up"), update
     if framework == "stucrs" and platform.system() == "Linux":
         assert "axpy" in update and "gemm" in update and update.split(" of ", 1)[1], update
     elif framework in ("dezero", "tensorflow", "torch"):
@@ -288,6 +291,61 @@ def test_numpy_reference_is_stucrs_without_the_framework(mlp_result):
     assert res["environment"]["framework_version"].startswith("numpy ")
     for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
         np.testing.assert_allclose(res["metrics"][key], ours[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def test_malloc_default_is_glibcs_own_and_recorded(prepared, outdir):
+    out = outdir / "mlp1-stucrs-malloc-default.json"
+    run_job("stucrs", prepared, out, "--train-size", 200, "--test-size", 100, "--epochs", 1,
+            "--malloc", "default")
+    assert json.loads(out.read_text())["environment"]["malloc"] == "default"
+
+
+def test_the_book_variant_is_stucrs_without_its_fast_paths(mlp_result):
+    """StuCrs (book) trains the same path as StuCrs (fast paths change the rounding only)."""
+    fast, book = mlp_result("stucrs")[1], mlp_result("stucrs-book")[1]
+    assert fast["environment"]["stucrs_fast"] is True and book["environment"]["stucrs_fast"] is False
+    assert book["environment"]["matmul_plan"] == {}
+    for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        np.testing.assert_allclose(book["metrics"][key], fast["metrics"][key], rtol=1e-4, atol=1e-6,
+                                   err_msg=key)
+
+
+def test_the_harness_modules_import_no_cycle_and_no_stucrs_private_name():
+    """workflow/bench: the import graph of its modules is acyclic; the NumPy-by-hand reference and
+    the contract import nothing of StuCrs."""
+    import ast
+    bench_dir = REPO / "workflow" / "bench"
+    graph = {}
+    for path in list(bench_dir.glob("*.py")) + list((bench_dir / "adapters").glob("*.py")):
+        pkg = "workflow.bench" + (".adapters" if path.parent.name == "adapters" else "")
+        name = pkg + ("" if path.stem == "__init__" else "." + path.stem)
+        deps = set()
+        tree = ast.parse(path.read_text())
+        for node in tree.body:  # module level: what importing this module imports
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = pkg.rsplit(".", node.level - 1)[0] if node.level > 1 else pkg
+                target = base + ("." + node.module if node.module else "")
+                deps.add(target)
+                deps.update(target + "." + a.name for a in node.names)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                assert not (path.stem in ("numpy_adapter", "contract") and any(
+                    m and m.split(".")[0] == "stucrs" for m in mods)), (path, mods)
+        graph[name] = deps
+    graph = {k: {d for d in v if d in graph and d != k} for k, v in graph.items()}
+    state = {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        for dep in graph[node]:
+            assert state.get(dep) != "open", "import cycle: " + " -> ".join(stack + [node, dep])
+            if dep not in state:
+                visit(dep, stack + [node])
+        state[node] = "done"
+
+    for node in graph:
+        if node not in state:
+            visit(node, [])
 
 
 def test_numpy_reference_refuses_the_cnn(tmp_path):
@@ -676,57 +734,57 @@ def test_gap_needs_a_full_batch_and_writes_nothing(prepared, tmp_path):
     assert "Traceback" not in r.stderr and not list(tmp_path.iterdir())
 
 
-def test_made_free_replaces_the_parts_and_restores_them():
+def test_made_free_replaces_the_parts_through_the_seam_and_restores_them():
+    """The gap's free parts go in through stucrs.fast.replaced (no StuCrs name is patched) and
+    the fixed batch through the harness's own adapter; all is back after the block, even on error."""
+    import inspect
+
     import stucrs
     import stucrs.functions as F
-    from stucrs.dataloaders import DataLoader
-    from stucrs.datasets import Dataset
+    from stucrs.core import fast_variants
+    from workflow.bench import gap
     from workflow.bench.gap import made_free
 
-    originals = (F.Linear.__dict__["forward"], F.ReLU.__dict__["forward"],
-                 F.ReLU.__dict__["backward"], F._linear_grads_array, DataLoader.__dict__["_gather"])
+    assert "setattr" not in inspect.getsource(gap) and "_gather" not in inspect.getsource(gap)
+    registry = dict(fast_variants)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 4)).astype(np.float32)
     W = stucrs.Parameter(rng.standard_normal((4, 5)).astype(np.float32))
     b = stucrs.Parameter(rng.standard_normal(5).astype(np.float32))
 
-    class Arrays(Dataset):
-        def prepare(self):
-            self.data, self.label = np.arange(12.0).reshape(6, 2), np.arange(6)
+    class Adapter:  # the harness adapter's one method the gap replaces
+        def _batches(self, dataset, batch_size, index):
+            return iter([("gathered", index)])
 
+    adapter = Adapter()
     fixed = (np.zeros((2, 2)), np.zeros(2, dtype=np.int64))
-    from workflow.bench.adapters._dezero_like import make_loader_class
-    HarnessLoader = make_loader_class(stucrs)  # the loader the gap command's steps go through
 
     def gb_of(y):
         b.cleargrad()
         F.sum(y * stucrs.Variable(np.arange(15, dtype=np.float32).reshape(3, 5))).backward()
         return b.grad.data
 
-    with made_free(stucrs, ("bias",), fixed):
+    with made_free(adapter, stucrs, ("bias",), fixed):
         y = F.linear(x, W, b)
         assert np.array_equal(y.data, x @ W.data)  # no + b
         assert np.array_equal(gb_of(y), np.arange(5, dtype=np.float32))  # row 0 of gy, no sum
         assert np.array_equal(F.relu(x).data, np.maximum(x, 0))  # the other parts untouched
-    with made_free(stucrs, ("relu", "gather"), fixed):
+    with made_free(adapter, stucrs, ("relu", "gather"), fixed):
         v = stucrs.Variable(x)
         y = F.relu(v)
         assert np.array_equal(y.data, x)  # identity: the negatives stay
         F.sum(y).backward()
         assert np.array_equal(v.grad.data, np.ones_like(x))
-        for loader in (DataLoader(Arrays(), 2, shuffle=False), HarnessLoader(Arrays(), 2, [5, 4, 3])):
-            batch = next(iter(loader))
-            assert batch[0] is fixed[0] and batch[1] is fixed[1]  # handed out, not gathered
+        batch = next(adapter._batches(None, 2, [5, 4, 3]))
+        assert batch is fixed  # handed out, not gathered
         assert np.array_equal(F.linear(x, W, b).data, x @ W.data + b.data)
-    with pytest.raises(RuntimeError), made_free(stucrs, ("bias", "relu", "gather"), fixed):
+    with pytest.raises(RuntimeError), made_free(adapter, stucrs, ("bias", "relu", "gather"), fixed):
         raise RuntimeError("a failing block")
-    assert (F.Linear.__dict__["forward"], F.ReLU.__dict__["forward"], F.ReLU.__dict__["backward"],
-            F._linear_grads_array, DataLoader.__dict__["_gather"]) == originals
+    assert dict(fast_variants) == registry
+    assert next(adapter._batches(None, 2, [1])) == ("gathered", [1])
     y = F.linear(x, W, b)
     assert np.array_equal(y.data, x @ W.data + b.data)
     assert np.array_equal(gb_of(y), np.arange(15, dtype=np.float32).reshape(3, 5).sum(axis=0))
-    assert np.array_equal(next(iter(DataLoader(Arrays(), 2, shuffle=False)))[0], [[0, 1], [2, 3]])
-    assert np.array_equal(next(iter(HarnessLoader(Arrays(), 2, [5, 4, 3])))[0], [[10, 11], [8, 9]])
 
 
 def test_gap_measures_each_variant_inside_its_patch(prepared, monkeypatch):

@@ -27,9 +27,10 @@ pytestmark = pytest.mark.slow
 MAIN_OUTPUT = {}  # work folder -> what the main run printed
 
 NETWORKS = ("mlp1", "cnn")  # config/quick.yaml
-FRAMEWORKS = ("stucrs", "dezero", "tensorflow", "torch")
+FRAMEWORKS = ("stucrs", "stucrs-book", "dezero", "tensorflow", "torch")
 # plus the hand-written NumPy reference, planned for the dense networks only (StuCrs's environment)
 JOBS = ["%s-%s-cpu-r0" % (n, f) for n in NETWORKS for f in FRAMEWORKS] + ["mlp1-numpy-cpu-r0"]
+ENVS = ("stucrs", "dezero", "tensorflow", "torch")
 FIGURES = ("training_time", "cpu_timeline", "cpu_cores", "test_accuracy", "peak_memory", "gpu_vs_cpu")
 EXPERIMENT = "stucrs-quick"
 
@@ -37,7 +38,7 @@ EXPERIMENT = "stucrs-quick"
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     mnist_dir()  # skips the module's tests with the reason when there is no MNIST copy
-    for fw in FRAMEWORKS:
+    for fw in ENVS:
         if not (venv_dir() / fw / "bin" / "python").exists():
             pytest.fail("environment %s missing under %s: run `python3 envs/build.py %s` "
                         "(or set STUCRS_VENV_DIR)" % (fw, venv_dir(), fw))
@@ -97,8 +98,8 @@ def test_outputs_and_summary(work):
         if r["framework"] != "floor":
             assert 0 < float(r["test_acc"]) <= 1 and float(r["peak_rss_median_mb"]) > 0
     md = (work / "results" / "quick" / "summary.md").read_text()
-    for label in ("StuCrs (CPU)", "DeZero (CPU)", "TensorFlow (CPU)", "PyTorch (CPU)",
-                  "GEMM floor (CPU)"):
+    for label in ("StuCrs (CPU)", "StuCrs (book) (CPU)", "DeZero (CPU)", "TensorFlow (CPU)",
+                  "PyTorch (CPU)", "GEMM floor (CPU)"):
         assert md.count("| %s |" % label) == len(NETWORKS), label
     assert md.count("| NumPy by hand (CPU) |") == 1  # no hand-written CNN
 
@@ -174,8 +175,8 @@ def test_mlflow_holds_one_run_per_job(work):
         assert all(len(v) <= 80 for k, v in run.data.tags.items() if k.startswith("env."))
         hist = c.get_metric_history(run.info.run_id, "test_acc")
         assert [m.step for m in hist] == [1], j  # quick preset: one epoch
-        net, fw, dev, rep = j.split("-")
-        if fw in ("stucrs", "numpy") and dev == "cpu":  # the floor timed in the run's process too
+        net, fw, dev, rep = re.fullmatch(r"([^-]+)-(.+)-(cpu|gpu)-(r\d+)", j).groups()
+        if fw in ("stucrs", "stucrs-book", "numpy") and dev == "cpu":  # the floor timed in the run's process too
             assert run.data.metrics["over_paired_floor"] > 0, j
         else:
             assert "over_paired_floor" not in run.data.metrics, j

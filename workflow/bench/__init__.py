@@ -7,13 +7,7 @@ Nothing heavy is imported here on purpose: the thread count has to be put into t
 first and imports the rest lazily.
 """
 
-FRAMEWORKS = ("stucrs", "dezero", "tensorflow", "torch", "numpy")
-# "numpy" is the hand-written NumPy reference (adapters/numpy_adapter.py): dense networks, CPU only,
-# run with the StuCrs environment's NumPy.
-NUMPY_NETWORKS = ("mlp1", "mlp2")
-DEVICES = ("cpu", "gpu")
-PROFILED = ("stucrs", "dezero")  # frameworks with DeZero's Function / Optimizer classes (profile)
-SCHEMA_VERSION = 1
+from .contract import DEVICES, FRAMEWORKS, NUMPY_NETWORKS, PROFILED, SCHEMA_VERSION  # noqa: F401
 
 
 class NonFiniteLoss(Exception):

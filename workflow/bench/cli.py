@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from . import DEVICES, FRAMEWORKS, NUMPY_NETWORKS, PROFILED, NonFiniteLoss, blas_kernel
+from . import DEVICES, FRAMEWORKS, NUMPY_NETWORKS, PROFILED, NonFiniteLoss, blas_kernel, contract
 from .networks import ALIASES, NETWORKS, resolve
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -85,6 +85,12 @@ def _add_common(p, data_required):
     p.add_argument("--openblas-kernel", default="auto", choices=blas_kernel.MODES,
                    help="OpenBLAS kernel when OPENBLAS_CORETYPE is set: auto (the newer of it and "
                         "OpenBLAS's own choice, checked), inherit (as set), native (OpenBLAS's own)")
+    p.add_argument("--malloc", default="tuned", choices=contract.MALLOC_MODES,
+                   help="glibc malloc of the NumPy-based runs (%s): tuned (%s, set before the "
+                        "process starts: freed large arrays are reused) or default (glibc's own); "
+                        "PyTorch and TensorFlow always run with glibc's default (default: tuned)"
+                   % (", ".join(contract.NUMPY_BASED), " ".join(
+                       "%s=%s" % kv for kv in contract.MALLOC_TUNED_ENV.items())))
 
 
 def _cores():
@@ -141,6 +147,24 @@ def apply_threads(threads):
         os.environ[var] = str(threads)
 
 
+def malloc_environment(args, environ):
+    """The environment this command must run in for its ``--malloc`` mode (glibc reads these
+    variables when the process starts, so a change means starting the process again)."""
+    numpy_based = {"run": lambda: args.framework in contract.NUMPY_BASED,
+                   "profile": lambda: args.framework in contract.NUMPY_BASED,
+                   "floor": lambda: args.library == "numpy",
+                   "gap": lambda: True}[args.command]()
+    wanted = contract.MALLOC_TUNED_ENV if (numpy_based and args.malloc == "tuned") else {}
+    env = {k: v for k, v in environ.items()
+           if not (k.startswith("MALLOC_") and k.endswith("_")) and k != "GLIBC_TUNABLES"}
+    if "GLIBC_TUNABLES" in environ:  # keep the tunables that are not malloc's
+        rest = ":".join(t for t in environ["GLIBC_TUNABLES"].split(":") if not t.startswith("glibc.malloc."))
+        if rest:
+            env["GLIBC_TUNABLES"] = rest
+    env.update(wanted)
+    return env
+
+
 def _on_sigterm(signum, frame):
     raise Terminated()
 
@@ -164,6 +188,13 @@ def main(argv=None):
                      "their bias and ReLU; use profile for the CNN"
                      % (", ".join(NUMPY_NETWORKS), args.network))
     if args.command in ("run", "floor", "profile", "gap"):
+        env = malloc_environment(args, os.environ)
+        if env != dict(os.environ):
+            if argv is None and "numpy" not in sys.modules:  # the command line: start again with it
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.execve(sys.executable, [sys.executable, "-m", "workflow.bench", *sys.argv[1:]], env)
+            # called in-process (tests): the process keeps its malloc; the result records which
         if args.threads is None:
             args.threads = _cores()
         apply_threads(args.threads)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import contract
 from .record import atomic_write, atomic_write_json
 
 MNIST_FILES = {
@@ -22,13 +23,7 @@ MNIST_FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
-# SHA-256 of the decompressed IDX payloads (the standard pins; see ../shared/mnist/README.md).
-MNIST_SHA256 = {
-    "train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-}
+MNIST_SHA256 = contract.MNIST_SHA256  # the standard pins (workflow/bench/contract.py)
 N_TRAIN, N_TEST = 60000, 10000
 _IDX_DTYPES = {0x08: np.uint8}
 
@@ -59,17 +54,6 @@ def read_idx(payload):
     return np.frombuffer(payload, dtype=dtype, offset=header).reshape(dims)
 
 
-def _expected_pins():
-    """The pins of ``stucrs.datasets`` when it is importable (same values), else ours."""
-    try:
-        from stucrs.datasets import MNIST_SHA256 as pins  # noqa: N811
-        if all(name in pins for name in MNIST_SHA256):
-            return dict(pins)
-    except Exception:  # noqa: BLE001 - stucrs absent or not finished: our copy of the pins
-        pass
-    return dict(MNIST_SHA256)
-
-
 def read_raw(mnist_dir, verify=True):
     """Read the four ``.gz`` files of ``mnist_dir``.
 
@@ -77,7 +61,7 @@ def read_raw(mnist_dir, verify=True):
     ``x_test``, ``t_test``, and ``{file name: sha256 of the decompressed payload}``.
     """
     mnist_dir = Path(mnist_dir)
-    pins = _expected_pins() if verify else {}
+    pins = dict(MNIST_SHA256) if verify else {}
     arrays, digests = {}, {}
     for key, name in MNIST_FILES.items():
         path = mnist_dir / name

@@ -29,8 +29,8 @@ from pathlib import Path
 
 from . import networks, record
 from .data import DataError
-from .runner import (empty_metrics, job_of, no_gpu_result, ok_result, progress_bar,
-                     resolve_params, write_result)
+from .results import (empty_metrics, job_of, no_gpu_result, ok_result, progress_bar,
+                      resolve_params, write_result)
 
 
 def gemm_shapes(spec, n):

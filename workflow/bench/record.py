@@ -337,28 +337,41 @@ def blas_info():
 
 
 def malloc_info():
-    """How glibc malloc is set in this process: StuCrs tunes it at import (``stucrs.memory``)."""
-    memory = sys.modules.get("stucrs.memory")
-    if memory is not None:
-        return memory.malloc_status()
-    preset = ["%s=%s" % (k, os.environ[k]) for k in sorted(os.environ)
-              if k.startswith("MALLOC_") or k == "GLIBC_TUNABLES"]
-    return "C library defaults" + (" with " + ", ".join(preset) if preset else "")
+    """How glibc malloc is set in this process: ``tuned`` (the harness's ``--malloc tuned``: glibc's
+    variables of contract.MALLOC_TUNED_ENV), ``default`` (glibc's own), or what else set it."""
+    from . import contract
+    preset = {k: os.environ[k] for k in sorted(os.environ)
+              if (k.startswith("MALLOC_") and k.endswith("_")) or k == "GLIBC_TUNABLES"}
+    fast_malloc = sys.modules.get("stucrs.fast.malloc")
+    by_call = fast_malloc.malloc_status() if fast_malloc is not None else ""
+    if by_call.startswith("tuned"):
+        return by_call
+    if preset == contract.MALLOC_TUNED_ENV:
+        return "tuned: " + ", ".join("%s=%s" % kv for kv in preset.items())
+    if not preset:
+        return "default"
+    return "custom: " + ", ".join("%s=%s" % kv for kv in preset.items())
 
 
 def blas_update_info():
-    """Which BLAS routines StuCrs's SGD updates with (``stucrs.blas``: axpy, and gemm for dense
-    layers' weights), when StuCrs is loaded."""
-    blas = sys.modules.get("stucrs.blas")
+    """Which BLAS routines StuCrs's fast SGD updates with (``stucrs.fast.blas``: axpy, and gemm
+    for dense layers' weights), when StuCrs is loaded."""
+    blas = sys.modules.get("stucrs.fast.blas")
     return blas.blas_status() if blas is not None else "StuCrs not loaded"
 
 
 def matmul_plan_info():
     """How StuCrs computed the large input-gradient products ``gy @ W.T`` in this run
-    (``stucrs.matmul_plan``: per shape ``direct``, ``transposed``, or ``measuring`` while its first
-    calls are still being timed), when StuCrs is loaded."""
-    plan = sys.modules.get("stucrs.matmul_plan")
+    (``stucrs.fast.matmul_plan``: per shape ``direct``, ``transposed``, or ``measuring`` while its
+    first calls are still being timed), when StuCrs is loaded."""
+    plan = sys.modules.get("stucrs.fast.matmul_plan")
     return plan.plans() if plan is not None else "StuCrs not loaded"
+
+
+def stucrs_fast_info():
+    """Whether StuCrs ran its fast paths (``stucrs.Config.fast``), when StuCrs is loaded."""
+    core = sys.modules.get("stucrs.core")
+    return bool(core.Config.fast) if core is not None else None
 
 
 def numpy_version():
@@ -379,6 +392,7 @@ def environment(framework_version, threads, data_sha256):
         "malloc": malloc_info(),
         "blas_update": blas_update_info(),
         "matmul_plan": matmul_plan_info(),
+        "stucrs_fast": stucrs_fast_info(),
         "cpu_model": cpu_model(),
         "cores": available_cores(),
         "threads": threads,

@@ -11,22 +11,22 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-FRAMEWORKS = ("stucrs", "dezero", "tensorflow", "torch", "numpy")
-# "numpy" is the hand-written NumPy reference loop (workflow/bench/adapters/numpy_adapter.py):
-# dense networks only, CPU only, run with the StuCrs environment's NumPy.
-NUMPY_NETWORKS = ("mlp1", "mlp2")
-ENV_OF = {"numpy": "stucrs"}
-DEVICES = ("cpu", "gpu")
-NETWORKS = ("mlp1", "mlp2", "cnn")
-MNIST_FILES = (
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
+sys.path.insert(0, str(Path(workflow.basedir)))
+from workflow.bench.contract import (  # the names every part agrees on, defined once
+    CPU_ONLY,
+    DEVICES,
+    ENV_OF,
+    FRAMEWORKS,
+    LABELS,
+    MNIST_FILES,
+    NETWORKS,
+    NUMPY_NETWORKS,
+    TIMELINE_COLUMNS,
 )
-TIMELINE_HEADER = "t_s,cpu_percent_core,cpu_percent_machine,rss_mb"
+
+TIMELINE_HEADER = ",".join(TIMELINE_COLUMNS)
 # Framework whose environment (NumPy/BLAS) times the GEMM floor.
-FLOOR_ENV = "stucrs"
+FLOOR_ENV = ENV_OF["floor"]
 
 
 def is_dry_run(argv=None):
@@ -213,12 +213,13 @@ def check_config(cfg, schema_path):
     for variant in cfg.get("variants") or []:
         if (
             isinstance(variant, dict)
-            and variant.get("framework") == "numpy"
+            and variant.get("framework") in CPU_ONLY
             and variant.get("device") == "gpu"
         ):
+            fw = variant["framework"]
             lines.append(
-                "variants: the hand-written NumPy reference runs on the CPU only; "
-                "use {framework: numpy, device: cpu}"
+                "variants: %s (%s) runs on the CPU only; use {framework: %s, device: cpu}"
+                % (fw, LABELS[fw], fw)
             )
     for net in cfg.get("networks") or []:
         if net in NETWORKS and net not in (cfg.get("network_params") or {}):
@@ -321,6 +322,8 @@ def bench_args(cfg, network, epochs=None, train_size=None):
         cfg.get("seed", 0),
         "--openblas-kernel",
         cfg.get("openblas_kernel", "auto"),
+        "--malloc",
+        cfg.get("malloc", "tuned"),
     ]
     train_size = train_size or cfg.get("train_size")
     if train_size:

@@ -36,8 +36,8 @@ NAMES = ["training_time", "cpu_timeline", "cpu_cores", "test_accuracy", "peak_me
 NETWORK_TITLES = {"mlp1": "MLP 784-1000-10", "mlp2": "MLP 784-1000-1000-10",
                   "cnn": "CNN (conv 32 3×3, dense 128)"}
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency
-FRAMEWORK_COLORS = {"stucrs": "#0072B2", "dezero": "#CC79A7", "tensorflow": "#009E73",
-                    "torch": "#D55E00", "numpy": "#000000", "floor": "#999999"}
+FRAMEWORK_COLORS = {"stucrs": "#0072B2", "stucrs-book": "#56B4E9", "dezero": "#CC79A7",
+                    "tensorflow": "#009E73", "torch": "#D55E00", "numpy": "#000000", "floor": "#999999"}
 SHORT_LINE = 30  # lines with at most this many points get markers (a single sample stays visible)
 
 
@@ -52,7 +52,7 @@ def _variant_keys(df):
 
 def style(framework, device):
     """Colour by framework; GPU variants dashed (lines) and hatched (bars)."""
-    return {"color": FRAMEWORK_COLORS.get(framework, "#56B4E9"),
+    return {"color": FRAMEWORK_COLORS.get(framework, "#E69F00"),
             "linestyle": "--" if device == "gpu" else "-",
             "hatch": "//" if device == "gpu" else None}
 

@@ -12,15 +12,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-TIMELINE_COLUMNS = ["t_s", "cpu_percent_core", "cpu_percent_machine", "rss_mb"]
-FRAMEWORK_LABELS = {"stucrs": "StuCrs", "dezero": "DeZero", "tensorflow": "TensorFlow",
-                    "torch": "PyTorch", "numpy": "NumPy by hand", "floor": "GEMM floor"}
-NETWORK_ORDER = ["mlp1", "mlp2", "cnn"]
-FRAMEWORK_ORDER = ["stucrs", "dezero", "tensorflow", "torch", "numpy"]
-DEVICE_ORDER = ["cpu", "gpu"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: workflow.bench
+from workflow.bench import contract  # noqa: E402 - the names every part agrees on, defined once
+
+TIMELINE_COLUMNS = list(contract.TIMELINE_COLUMNS)
+FRAMEWORK_LABELS = dict(contract.LABELS)
+NETWORK_ORDER = list(contract.NETWORKS)
+FRAMEWORK_ORDER = list(contract.FRAMEWORKS)
+DEVICE_ORDER = list(contract.DEVICES)
 # Variants whose matrix products go through NumPy's BLAS on the CPU: the summary names its kernel.
 # (PyTorch and TensorFlow load NumPy's OpenBLAS too, but multiply with their own libraries.)
-NUMPY_BLAS_FRAMEWORKS = ("stucrs", "dezero", "numpy", "floor")
+NUMPY_BLAS_FRAMEWORKS = contract.NUMPY_BASED
 
 
 def atomic_write_text(path, text):

@@ -17,8 +17,11 @@ Modules are imported lazily (``load``), after the thread variables are set.
 
 import importlib
 
+from ..contract import ENV_OF
+
 MODULES = {
     "stucrs": "stucrs_adapter",
+    "stucrs-book": "stucrs_book_adapter",
     "dezero": "dezero_adapter",
     "tensorflow": "tensorflow_adapter",
     "torch": "torch_adapter",
@@ -40,4 +43,4 @@ def load(framework):
         raise FrameworkMissing(
             "framework %r cannot be imported by %s (%s); run the harness with that framework's "
             "environment, e.g. .venvs/%s/bin/python -m workflow.bench run ..."
-            % (framework, sys.executable, exc, framework)) from exc
+            % (framework, sys.executable, exc, ENV_OF.get(framework, framework))) from exc

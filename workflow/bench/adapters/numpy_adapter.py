@@ -8,19 +8,15 @@ backward pass). Nothing is recorded for a graph, nothing is
 checked, no object is made per operation, so the distance from StuCrs to this row is StuCrs's own
 overhead, and the distance from this row to the GEMM floor is the work plain NumPy does beside its
 matrix products (elementwise passes, the update's memory traffic). StuCrs's SGD hands large updates
-to the BLAS (``stucrs.blas``: axpy, one fused pass on the BLAS threads, and for the dense layers'
+to the BLAS (``stucrs.fast.blas``: axpy, one fused pass on the BLAS threads, and for the dense layers'
 weights one gemm that adds ``-lr * x.T @ gy`` to ``W`` without writing the gradient), which plain
 NumPy cannot, so StuCrs may come out ahead of this row.
 
-glibc malloc is set as for StuCrs: importing ``stucrs.memory`` imports StuCrs, which tunes it
-(``STUCRS_MALLOC_TUNING=0`` turns it off for both). Untuned, this loop pays page faults for its
-large temporaries that StuCrs does not pay, and the comparison would measure the allocator instead
-of the framework. Dense networks (mlp1, mlp2) and the CPU only.
+It imports nothing of StuCrs. glibc malloc is set by the harness exactly as for every NumPy-based
+variant (``--malloc``, contract.MALLOC_TUNED_ENV). Dense networks (mlp1, mlp2) and the CPU only.
 """
 
 import numpy as np
-
-from stucrs import memory  # noqa: F401 - importing StuCrs tunes malloc (see above)
 
 NAME = "numpy"
 NETWORK_KINDS = ("mlp",)  # the hand-written step covers the dense networks
