@@ -39,6 +39,14 @@ fi
 # Tests marked `torch` run where PyTorch is; there a missing torch is an error, not a skip.
 torch_files=$(grep -l "pytest.mark.torch" tests/test_*.py)
 STUCRS_REQUIRE_TORCH=1 .venvs/torch/bin/python -m pytest -m torch $torch_files
+# The framework's own tests (gradients against PyTorch and numerically, optimizers, DeZero
+# compatibility, the book's scripts) once more with the fast paths off: the book's code alone
+# (STUCRS_FAST=0) must pass them too.
+book_tests=(tests/test_core.py tests/test_functions.py tests/test_conv.py tests/test_optimizers.py
+            tests/test_layers.py tests/test_models.py tests/test_raw_operands.py
+            tests/test_dezero_compat.py tests/test_book_style.py tests/test_load_weights.py)
+STUCRS_FAST=0 STUCRS_REQUIRE_TORCH=1 .venvs/torch/bin/python -m pytest -q -m torch $torch_files
+STUCRS_FAST=0 .venvs/workspace/bin/python -m pytest -q -m "not torch" "${book_tests[@]}"
 ignore=()
 for f in $(grep -l "^pytestmark = pytest.mark.torch" tests/test_*.py); do ignore+=("--ignore=$f"); done
 exec .venvs/workspace/bin/python -m pytest -m "not torch" "${ignore[@]}"

@@ -52,7 +52,11 @@ def test_missing_summary_is_a_clear_error(tmp_path):
         mod.main(["--summary", str(tmp_path / "none.csv")])
 
 
-def test_chapter_16_has_the_block():
-    text = (ROOT / "docs" / "ja" / "16-performance.md").read_text(encoding="utf-8")
+def test_the_benchmark_page_has_the_block_and_chapter_16_only_links_to_it():
+    text = (ROOT / "docs" / "ja" / "benchmarks.md").read_text(encoding="utf-8")
     mod = _load()
+    assert mod.PAGE.name == "benchmarks.md"
     assert text.count(mod.START) == 1 and text.count(mod.END) == 1
+    ch16 = (ROOT / "docs" / "ja" / "16-performance.md").read_text(encoding="utf-8")
+    assert mod.START not in ch16 and "(benchmarks.md)" in ch16
+    assert "| ネットワーク |" not in ch16  # no run table in the chapter

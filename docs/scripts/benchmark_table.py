@@ -1,11 +1,12 @@
-"""第 16 章のベンチマーク表を、パイプラインの集計 (results/summary.csv) から作り直す。
+"""ベンチマークの結果のページ (docs/ja/benchmarks.md) の表を、パイプラインの集計から作り直す。
 
-Renders chapter 16's benchmark table from the pipeline's ``results/summary.csv`` (written by
-``bash scripts/run.sh``) and, with ``--write``, replaces the block between the markers
-``<!-- benchmark-table:start -->`` and ``<!-- benchmark-table:end -->`` in
-``docs/ja/16-performance.md``. The numbers therefore always come from a pipeline run, never by hand.
+Renders the benchmark page's table from a pipeline run's ``results/<run_name>/summary.csv``
+(written by ``bash scripts/run.sh``) and, with ``--write``, replaces the block between the markers
+``<!-- benchmark-table:start -->`` and ``<!-- benchmark-table:end -->`` in ``docs/ja/benchmarks.md``
+(chapter 16 links to that page). The numbers always come from a pipeline run, never by hand.
 
-    python docs/scripts/benchmark_table.py                 # print the table
+    python docs/scripts/benchmark_table.py                 # print the table of results/default
+    python docs/scripts/benchmark_table.py --run quick     # another run
     python docs/scripts/benchmark_table.py --write         # update the page
 """
 import argparse
@@ -18,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = ROOT / "docs" / "ja" / "16-performance.md"
+PAGE = ROOT / "docs" / "ja" / "benchmarks.md"
 START, END = "<!-- benchmark-table:start -->", "<!-- benchmark-table:end -->"
 NETWORK_NAMES = {"mlp1": "① 784-1000-10", "mlp2": "② 784-1000-1000-10", "cnn": "③ CNN"}
 
@@ -54,7 +55,7 @@ def render(summary_csv, runs_dir):
     cpu, cores, threads, date = _machine(runs_dir)
     lines = [
         f"測定環境: {cpu}、{cores} コア、スレッド数 {threads}"
-        + (f"、{date}" if date else "") + "。`bash scripts/run.sh` の結果 `results/summary.csv` から "
+        + (f"、{date}" if date else "") + "。`bash scripts/run.sh` の結果 `summary.csv` から "
         "`python docs/scripts/benchmark_table.py --write` で作った表です (手で書き写した数字はありません)。",
         "",
         "| ネットワーク | 変種 | 繰り返し | 学習時間 中央値 [s] (最小–最大) | DeZero 比の速さ | GEMM 下限比 | 同じプロセスの下限比 | テスト正解率 | CPU 時間 [s] | ピークメモリ [MB] | BLAS カーネル |",
@@ -87,11 +88,14 @@ def write_block(page, table):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
-    ap.add_argument("--summary", default=str(ROOT / "results" / "summary.csv"))
-    ap.add_argument("--runs", default=str(ROOT / "results" / "runs"))
+    ap.add_argument("--run", default="default", help="run name: results/RUN/ (default: default)")
+    ap.add_argument("--summary", help="default: results/RUN/summary.csv")
+    ap.add_argument("--runs", help="default: results/RUN/runs")
     ap.add_argument("--page", default=str(PAGE))
     ap.add_argument("--write", action="store_true", help="replace the marked block in the page")
     args = ap.parse_args(argv)
+    args.summary = args.summary or str(ROOT / "results" / args.run / "summary.csv")
+    args.runs = args.runs or str(ROOT / "results" / args.run / "runs")
     if not Path(args.summary).exists():
         raise SystemExit(f"{args.summary} does not exist: run the pipeline first (bash scripts/run.sh)")
     table = render(args.summary, args.runs)

@@ -80,7 +80,8 @@ def load_result(path):
         res = json.load(fh)
     if not isinstance(res, dict) or "job" not in res:
         raise ValueError("%s is not a benchmark result JSON (no 'job')" % path)
-    if res.get("schema_version", 1) != 1:
+    # version 2 (contract.SCHEMA_VERSION) added environment.stucrs_fast; version 1 reads the same
+    if res.get("schema_version", 1) not in (1, contract.SCHEMA_VERSION):
         raise ValueError("%s: unsupported schema_version %r" % (path, res.get("schema_version")))
     return res
 
