@@ -4,6 +4,8 @@ import pytest
 
 import stucrs.functions as F
 import stucrs.functions_conv as FC
+import stucrs.fast.conv as FASTCONV
+from stucrs import Config
 from stucrs import Variable, no_grad
 from tests.opcheck import NUMPY, backward_check, double_backward_check, forward_dtype_check
 
@@ -312,7 +314,7 @@ def test_no_grad_conv_pool_does_not_keep_graph():
 def test_max_pooling_in_cache_blocks_matches_torch(monkeypatch, block_bytes, shape, k, s, p):
     # pooling walks the input in cache-sized blocks (one sample or channel at a time here):
     # the result and the gradient must not depend on the blocking, on either memory layout
-    monkeypatch.setattr(FC, "_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(FASTCONV, "_BLOCK_BYTES", block_bytes)
     x = rng.normal(size=shape)
     run_both(lambda a: F.pooling(a, k, s, p), lambda a: tF.max_pool2d(a, k, s, p), [x])
     W = rng.normal(size=(3, shape[1], 3, 3))
@@ -321,12 +323,12 @@ def test_max_pooling_in_cache_blocks_matches_torch(monkeypatch, block_bytes, sha
 
 
 def test_cache_blocks_cover_the_array_once(monkeypatch):
-    monkeypatch.setattr(FC, "_BLOCK_BYTES", 2 * 3 * 5 * 5 * 8)  # two channels of a (3, C, 5, 5) array
+    monkeypatch.setattr(FASTCONV, "_BLOCK_BYTES", 2 * 3 * 5 * 5 * 8)  # two channels of a (3, C, 5, 5) array
     x = np.zeros((3, 5, 5, 5))
-    blocks = FC._cache_blocks(x, cn=False)
+    blocks = FASTCONV._cache_blocks(x, cn=False)
     assert [b[0] for b in blocks] == [slice(0, 1), slice(1, 2), slice(2, 3)]
     cn = np.zeros((5, 3, 5, 5)).transpose(1, 0, 2, 3)
-    blocks = FC._cache_blocks(cn, cn=True)
+    blocks = FASTCONV._cache_blocks(cn, cn=True)
     assert [b[1] for b in blocks] == [slice(0, 2), slice(2, 4), slice(4, 6)]
     covered = np.zeros(cn.shape, dtype=int)
     for b in blocks:
@@ -335,7 +337,7 @@ def test_cache_blocks_cover_the_array_once(monkeypatch):
 
 
 def test_max_pooling_ties_keep_the_first_position_in_blocks(monkeypatch):
-    monkeypatch.setattr(FC, "_BLOCK_BYTES", 1)
+    monkeypatch.setattr(FASTCONV, "_BLOCK_BYTES", 1)
     x = np.zeros((2, 3, 4, 4), dtype=np.float32)  # every window is a tie (as after ReLU)
     xv = Variable(x)
     y = F.pooling(xv, 2, 2)
@@ -346,8 +348,10 @@ def test_max_pooling_ties_keep_the_first_position_in_blocks(monkeypatch):
 
 
 def test_pooling_without_graph_gives_the_same_values_and_keeps_no_positions(monkeypatch):
-    # under no_grad the positions of the maxima are not needed (no backward): not computed
-    monkeypatch.setattr(FC, "_BLOCK_BYTES", 300)
+    # the fast pooling (stucrs.fast.conv): under no_grad the positions of the maxima are not needed
+    # (no backward), so they are not computed
+    monkeypatch.setattr(Config, "fast", True)
+    monkeypatch.setattr(FASTCONV, "_BLOCK_BYTES", 300)
     x = rng.normal(size=(3, 4, 7, 6)).astype(np.float32)
     with_graph = F.pooling(Variable(x), 3, 2, 1)
     with no_grad():

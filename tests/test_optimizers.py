@@ -145,7 +145,7 @@ def test_setup_returns_self_and_update_needs_setup():
 def test_sgd_chunked_update_equals_the_plain_formula(monkeypatch, shape):
     # SGD updates large arrays chunk by chunk (the scaled gradient stays in cache); the values must
     # be exactly W - lr * g, also where the last chunk is partial
-    monkeypatch.setattr(stucrs.optimizers, "_CHUNK", 4)
+    monkeypatch.setattr(stucrs.fast.optimizers, "_CHUNK", 4)
     rng = np.random.default_rng(5)
     W0 = rng.normal(size=shape).astype(np.float32)
     g = rng.normal(size=shape).astype(np.float32)
@@ -159,7 +159,7 @@ def test_sgd_chunked_update_equals_the_plain_formula(monkeypatch, shape):
 
 
 def test_sgd_update_of_non_contiguous_or_mixed_dtype_arrays(monkeypatch):
-    monkeypatch.setattr(stucrs.optimizers, "_CHUNK", 4)
+    monkeypatch.setattr(stucrs.fast.optimizers, "_CHUNK", 4)
     rng = np.random.default_rng(6)
     W0 = rng.normal(size=(6, 5)).astype(np.float32)
     g = rng.normal(size=(5, 6)).astype(np.float32).T  # a transposed (Fortran-ordered) gradient

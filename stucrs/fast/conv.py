@@ -21,7 +21,6 @@ import stucrs.functions as F
 import stucrs.functions_conv as FC
 from stucrs.core import Config
 from stucrs.fast import register
-from stucrs.functions_conv import conv2d, deconv2d, average_pooling  # noqa: F401
 from stucrs.utils import get_conv_outsize, get_deconv_outsize, pair
 
 def _as_strided(xp, x, shape, strides):
@@ -169,7 +168,7 @@ class Conv2d(FC.Conv2d):
         b = self.inputs[2] if len(self.inputs) == 3 else None
         gx = gW = gb = None
         if x.requires_grad:
-            gx = deconv2d(gy, W, None, self.stride, self.pad, outsize=(x.shape[2], x.shape[3]))
+            gx = FC.deconv2d(gy, W, None, self.stride, self.pad, outsize=(x.shape[2], x.shape[3]))
         if W.requires_grad:
             gW = Conv2DGradW(self)(x, gy)
         self._col = None
@@ -221,7 +220,7 @@ class Deconv2d(FC.Deconv2d):
         b = self.inputs[2] if len(self.inputs) == 3 else None
         gx = gW = gb = None
         if x.requires_grad:
-            gx = conv2d(gy, W, None, self.stride, self.pad)
+            gx = FC.conv2d(gy, W, None, self.stride, self.pad)
         if W.requires_grad:
             gW = Conv2DGradW(None, W.shape[2:], self.stride, self.pad)(gy, x)
         if b is not None and b.requires_grad:
@@ -265,9 +264,9 @@ class Conv2DGradW(FC.Conv2DGradW):
         x, gy = self.inputs
         gx = ggy = None
         if x.requires_grad:
-            gx = deconv2d(gy, ggW, None, self.stride, self.pad, outsize=(x.shape[2], x.shape[3]))
+            gx = FC.deconv2d(gy, ggW, None, self.stride, self.pad, outsize=(x.shape[2], x.shape[3]))
         if gy.requires_grad:
-            ggy = conv2d(x, ggW, None, self.stride, self.pad)
+            ggy = FC.conv2d(x, ggW, None, self.stride, self.pad)
         return gx, ggy
 
 
@@ -468,4 +467,4 @@ class AveragePoolingGrad(FC.AveragePoolingGrad):
 
     def backward(self, ggx):
         p = self.pool
-        return average_pooling(ggx, p.kernel_size, p.stride, p.pad)
+        return FC.average_pooling(ggx, p.kernel_size, p.stride, p.pad)
