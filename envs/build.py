@@ -543,8 +543,18 @@ def main(argv=None):
     ap.add_argument("--lock", action="store_true", help="re-lock envs/locks/NAME[-gpu].txt from envs/NAME.in")
     ap.add_argument("--list", action="store_true", help="list the environments and their state")
     ap.add_argument("--print-python", metavar="NAME", help="print the Python of .venvs/NAME")
+    ap.add_argument("--image-envs", action="store_true",
+                    help="only the NAMEs the container image holds ($STUCRS_ENVS; all when it is unset)")
     ap.add_argument("--root", default=str(DEFAULT_ROOT), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.image_envs and os.environ.get("STUCRS_ENVS") is not None:
+        held = os.environ["STUCRS_ENVS"].split()
+        left_out = [n for n in args.names if n not in held]
+        args.names = [n for n in args.names if n in held]
+        if left_out:
+            log("not in this image (STUCRS_ENVS=%s): %s" % (" ".join(held), ", ".join(left_out)))
+        if not args.names:
+            return 0
     root = Path(args.root).resolve()
     try:
         if args.list:

@@ -64,13 +64,33 @@ def test_hadolint_ignores_are_justified():
                     "ignored %s without a reason in the comment above it" % rule
 
 
+def arg_defaults(ins):
+    """{NAME: default} of the Dockerfile's ARG lines (the last default wins)."""
+    out = {}
+    for instr, args in ins:
+        if instr == "ARG" and "=" in args:
+            name, _, value = args.partition("=")
+            out[name.strip()] = value.strip().strip('"')
+    return out
+
+
+def expand(text, defaults):
+    return re.sub(r"\$\{(\w+)\}", lambda m: defaults.get(m.group(1), m.group(0)), text)
+
+
 def test_dockerfile_builds_envs_through_build_py():
     text = DOCKERFILE.read_text()
     ins = dockerfile_instructions(text)
-    froms = [a for i, a in ins if i == "FROM"]
-    assert re.fullmatch(r"nvidia/cuda:12\.\d+\.\d+-cudnn-runtime-ubuntu22\.04", froms[-1].split()[0]), froms
+    defaults = arg_defaults(ins)
+    froms = [expand(a, defaults).split() for i, a in ins if i == "FROM"]
+    stages = {f[2] for f in froms if len(f) == 3 and f[1].upper() == "AS"}
+    # the default build: BASE is the pinned CUDA runtime, the final stage is built on it
+    assert re.fullmatch(r"nvidia/cuda:12\.\d+\.\d+-cudnn-runtime-ubuntu22\.04", defaults["BASE"]), defaults
+    assert froms[-1][0] in stages and defaults["PYTHON_SOURCE"] == "uv", froms
     for f in froms:
-        image = f.split()[0]
+        image = f[0]
+        if image in stages:
+            continue
         assert ":" in image and not image.endswith(":latest"), "unpinned base image " + image
 
     copy_envs = next(n for n, (i, a) in enumerate(ins) if i == "COPY" and re.search(r"(^|\s)envs/?\s", a))
@@ -86,8 +106,10 @@ def test_dockerfile_builds_envs_through_build_py():
             if "envs/build.py" not in argv:
                 continue
             assert n > copy_envs and n > user, "build.py must run after COPY envs/ and as the non-root user"
+            argv = [expand(a, defaults) for a in argv]
             names = [a for a in argv[argv.index("envs/build.py") + 1:] if not a.startswith("-")]
-            assert "--gpu" in argv, "the image holds the GPU variants"
+            assert "--gpu" in argv, "the default image holds the GPU variants"
+            assert "--image-envs" in argv, "only the environments of FRAMEWORKS (STUCRS_ENVS)"
             for name in names:
                 assert (ENVS / (name + ".in")).is_file(), name
             built.update(names)

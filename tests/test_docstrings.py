@@ -16,7 +16,8 @@ import pytest
 MODULES = [
     "stucrs.core", "stucrs.functions", "stucrs.utils", "stucrs.cuda", "stucrs.layers",
     "stucrs.models", "stucrs.optimizers", "stucrs.datasets", "stucrs.transforms",
-    "stucrs.dataloaders", "stucrs.functions_conv", "stucrs.memory", "stucrs.blas",
+    "stucrs.dataloaders", "stucrs.functions_conv", "stucrs.fast", "stucrs.fast.malloc", "stucrs.fast.blas", "stucrs.fast.functions",
+    "stucrs.fast.optimizers", "stucrs.fast.deferred", "stucrs.fast.conv", "stucrs.fast.matmul_plan",
 ]
 
 JAPANESE = re.compile(r"[\u3040-\u309f\u30a0-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")

@@ -50,6 +50,8 @@ def weight_grad(x, gy):
 
 @register(F.Linear)
 class Linear(F.Linear):
+    """全結合の速い逆伝播: 勾配を配列で求め、末端の重みの勾配は後回しにする (第 16 章 16・17 節)。"""
+
     def backward(self, gy):
         if Config.enable_backprop:
             return super().backward(gy)
@@ -61,6 +63,8 @@ class Linear(F.Linear):
 
 @register(F.MatMul)
 class MatMul(F.MatMul):
+    """2 次元の行列の積の速い逆伝播 (全結合と同じ道: 後回しの重みの勾配、速い方の BLAS の呼び方)。"""
+
     def backward(self, gy):
         x, W = self.inputs
         if Config.enable_backprop or x.ndim != 2 or W.ndim != 2:
@@ -71,6 +75,8 @@ class MatMul(F.MatMul):
 
 @register(F.ReLU)
 class ReLU(F.ReLU):
+    """ReLU の速い実装: 順伝播はキャッシュに収まる区切りごと、逆伝播は比較を浮動小数で書く (第 16 章 13 節)。"""
+
     def forward(self, x):
         flats = None
         if type(x) is np.ndarray and x.size > elementwise.FLAT_BLOCK:
@@ -100,6 +106,8 @@ class ReLU(F.ReLU):
 
 @register(F.SoftmaxCrossEntropy)
 class SoftmaxCrossEntropy(F.SoftmaxCrossEntropy):
+    """ソフトマックス交差エントロピーの速い逆伝播: (softmax - onehot) * gy / N を配列で 1 回に。"""
+
     def backward(self, gy):
         if Config.enable_backprop:
             return super().backward(gy)
@@ -116,6 +124,8 @@ class SoftmaxCrossEntropy(F.SoftmaxCrossEntropy):
 
 @register(F.Dropout)
 class Dropout(F.Dropout):
+    """ドロップアウトの速い逆伝播: 同じマスクと倍率を配列で掛ける (一時配列 1 つ)。"""
+
     def backward(self, gy):
         if Config.enable_backprop:
             return super().backward(gy)
@@ -126,6 +136,8 @@ class Dropout(F.Dropout):
 
 @register(FNN.BatchNorm)
 class BatchNorm(FNN.BatchNorm):
+    """バッチ正規化の速い逆伝播: 順伝播で求めた正規化済みの値を使い、配列だけで計算する。"""
+
     def backward(self, gy):
         if Config.enable_backprop:
             return super().backward(gy)

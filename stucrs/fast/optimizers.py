@@ -51,6 +51,8 @@ class _ComputesDeferredBeforeHooks:
 
 @register(O.SGD)
 class SGD(_ComputesDeferredBeforeHooks, O.SGD):
+    """SGD の速い実装: 更新を BLAS の gemm (後回しの全結合の勾配) か axpy で 1 回に (第 16 章 5・16 節)。"""
+
     def update_one(self, param):
         if not Config.fast:
             return super().update_one(param)
@@ -59,6 +61,8 @@ class SGD(_ComputesDeferredBeforeHooks, O.SGD):
 
 @register(O.MomentumSGD)
 class MomentumSGD(_ComputesDeferredBeforeHooks, O.MomentumSGD):
+    """MomentumSGD の速い実装: v -= lr * grad を SGD と同じ道 (gemm か axpy) で。"""
+
     def update_one(self, param):
         if not Config.fast:
             return super().update_one(param)

@@ -170,6 +170,26 @@ def _on_sigterm(signum, frame):
 
 
 def main(argv=None):
+    args = _parse(argv)
+    if args.command in ("run", "floor", "profile", "gap"):
+        env = malloc_environment(args, os.environ)
+        if env != dict(os.environ):
+            if argv is None and "numpy" not in sys.modules:  # the command line: start again with it
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.execve(sys.executable, [sys.executable, "-m", "workflow.bench", *sys.argv[1:]], env)
+            # called in-process (tests): the process keeps its malloc; the result records which
+    # SIGTERM (Snakemake cancelling a job) raises Terminated from here on (after any restart
+    # above), so that `finally` blocks run and the job says why it stopped; no result is written
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _run(args)
+    except Terminated:
+        print("\nterminated (SIGTERM); no result written", file=sys.stderr)
+        return 143
+
+
+def _parse(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "run" and args.framework == "numpy" and args.network not in NUMPY_NETWORKS:
@@ -187,14 +207,11 @@ def main(argv=None):
         parser.error("gap splits the steps of the dense networks (%s), not %s: its free parts are "
                      "their bias and ReLU; use profile for the CNN"
                      % (", ".join(NUMPY_NETWORKS), args.network))
+    return args
+
+
+def _run(args):
     if args.command in ("run", "floor", "profile", "gap"):
-        env = malloc_environment(args, os.environ)
-        if env != dict(os.environ):
-            if argv is None and "numpy" not in sys.modules:  # the command line: start again with it
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os.execve(sys.executable, [sys.executable, "-m", "workflow.bench", *sys.argv[1:]], env)
-            # called in-process (tests): the process keeps its malloc; the result records which
         if args.threads is None:
             args.threads = _cores()
         apply_threads(args.threads)
@@ -205,8 +222,6 @@ def main(argv=None):
                 threadpool_limits(args.threads)
             except ImportError:
                 pass
-    signal.signal(signal.SIGTERM, _on_sigterm)
-
     from .adapters import FrameworkMissing
     from .data import DataError
 
@@ -237,6 +252,3 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\ninterrupted (SIGINT); no result written", file=sys.stderr)
         return 130
-    except Terminated:
-        print("\nterminated (SIGTERM); no result written", file=sys.stderr)
-        return 143
