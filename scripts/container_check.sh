@@ -102,7 +102,8 @@ say "base image $BASE_IMAGE"
 # --- 3. the light image ------------------------------------------------------------------------
 say "building $IMAGE from $ROOT/Dockerfile (FRAMEWORKS=stucrs, ENV_MODE=cpu, PYTHON_SOURCE=system)"
 t0=$(date +%s)
-podman build --network host --quiet -f "$ROOT/Dockerfile" -t "$IMAGE" \
+# --format docker: the OCI format would drop the Dockerfile's SHELL (bash -o pipefail)
+podman build --format docker --network host --quiet -f "$ROOT/Dockerfile" -t "$IMAGE" \
   --build-arg BASE="$BASE_IMAGE" --build-arg PYTHON_SOURCE=system \
   --build-arg FRAMEWORKS=stucrs --build-arg ENV_MODE=cpu \
   --build-arg APP_UID="$HOST_UID" --build-arg APP_GID="$HOST_GID" \
