@@ -50,7 +50,7 @@ def weight_grad(x, gy):
 
 @register(F.Linear)
 class Linear(F.Linear):
-    """全結合の速い逆伝播: 勾配を配列で求め、末端の重みの勾配は後回しにする (第 16 章 16・17 節)。"""
+    """全結合の速い逆伝播: 勾配を配列で求め、末端の重みの勾配は後回しにする (第 16 章 4 節、英語の Performance notes)。"""
 
     def backward(self, gy):
         if Config.enable_backprop:
@@ -75,7 +75,7 @@ class MatMul(F.MatMul):
 
 @register(F.ReLU)
 class ReLU(F.ReLU):
-    """ReLU の速い実装: 順伝播はキャッシュに収まる区切りごと、逆伝播は比較を浮動小数で書く (第 16 章 13 節)。"""
+    """ReLU の速い実装: 順伝播はキャッシュに収まる区切りごと、逆伝播は比較を浮動小数で書く (英語の Performance notes, §13)。"""
 
     def forward(self, x):
         flats = None

@@ -51,7 +51,7 @@ class _ComputesDeferredBeforeHooks:
 
 @register(O.SGD)
 class SGD(_ComputesDeferredBeforeHooks, O.SGD):
-    """SGD の速い実装: 更新を BLAS の gemm (後回しの全結合の勾配) か axpy で 1 回に (第 16 章 5・16 節)。"""
+    """SGD の速い実装: 更新を BLAS の gemm (後回しの全結合の勾配) か axpy で 1 回に (第 16 章 4 節)。"""
 
     def update_one(self, param):
         if not Config.fast:
