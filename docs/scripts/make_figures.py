@@ -7,8 +7,9 @@ Agg backend, so running the script again gives the same pictures (tests/test_doc
     .venvs/workspace/bin/python docs/scripts/make_figures.py            # all figures
     .venvs/workspace/bin/python docs/scripts/make_figures.py --only newton
 
-Labels are in English on purpose: a Japanese font is not installed everywhere, and the
-surrounding page explains each figure in Japanese.
+Labels are in Japanese, drawn with IPAex Gothic from the ``matplotlib-fontja`` wheel of the
+workspace environment (no system font needed); ``japanese_font()`` fails with a clear message where
+it is missing, and tests/test_figures_font.py checks that every label's characters have glyphs.
 """
 import argparse
 import os
@@ -18,6 +19,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+try:
+    import matplotlib_fontja  # noqa: F401, E402 - registers IPAex Gothic with matplotlib
+except ImportError:  # japanese_font() says what to install
+    matplotlib_fontja = None
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -80,25 +85,25 @@ def newton(out_dir):
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     grid = np.linspace(-2.2, 2.2, 400)
-    axes[0].plot(grid, _f(grid), color="gray", label="y = x^4 - 2x^2")
+    axes[0].plot(grid, _f(grid), color="gray", label=r"$y = x^4 - 2x^2$")
     nx = np.array(newton_xs[:6])
-    axes[0].plot(nx, _f(nx), "o-", color="tab:red", label="Newton's method")
+    axes[0].plot(nx, _f(nx), "o-", color="tab:red", label="ニュートン法")
     for i, v in enumerate(nx[:3]):
         axes[0].annotate(str(i), (v, _f(v)), textcoords="offset points", xytext=(6, 6))
     axes[0].set_xlabel("x")
     axes[0].set_ylabel("y")
     axes[0].set_ylim(-1.5, 9)
     axes[0].legend()
-    axes[0].set_title("Iterates on the curve")
+    axes[0].set_title("曲線の上の点の動き")
 
     err_gd = np.maximum(np.abs(np.array(gd_xs) - 1.0), 1e-16)
     err_nt = np.maximum(np.abs(np.array(newton_xs) - 1.0), 1e-16)
-    axes[1].semilogy(range(len(gd_xs)), err_gd, ".-", color="tab:blue", label="gradient descent (lr=0.01)")
-    axes[1].semilogy(range(len(newton_xs)), err_nt, "o-", color="tab:red", label="Newton's method")
-    axes[1].set_xlabel("iteration")
-    axes[1].set_ylabel("|x - 1|  (distance to the minimum)")
+    axes[1].semilogy(range(len(gd_xs)), err_gd, ".-", color="tab:blue", label="勾配降下法 (lr=0.01)")
+    axes[1].semilogy(range(len(newton_xs)), err_nt, "o-", color="tab:red", label="ニュートン法")
+    axes[1].set_xlabel("反復の回数")
+    axes[1].set_ylabel("|x - 1| (最小値までの距離)")
     axes[1].legend()
-    axes[1].set_title("Distance to the minimum x = 1 (log scale)")
+    axes[1].set_title("最小値 x = 1 までの距離 (対数目盛)")
     fig.tight_layout()
     return _save(fig, out_dir, "newton")
 
@@ -113,14 +118,14 @@ def tanh_derivatives(out_dir):
         x.cleargrad()
         gx.backward(create_graph=True)
         gx = x.grad
-        curves.append((f"order {order}", gx.data.copy()))
+        curves.append((f"{order} 階微分", gx.data.copy()))
     fig, ax = plt.subplots(figsize=(7, 5))
     for label, data in curves:
         ax.plot(x.data, data, label=label)
     ax.set_xlabel("x")
     ax.set_ylim(-15, 15)
     ax.legend(loc="lower right", fontsize=9)
-    ax.set_title("tanh and its derivatives (create_graph=True)")
+    ax.set_title("tanh とその高階微分 (create_graph=True)")
     fig.tight_layout()
     return _save(fig, out_dir, "tanh_derivatives")
 
@@ -134,7 +139,7 @@ _MARKERS = ["o", "x", "^"]
 def _scatter_spiral(ax, x, t):
     for c in range(3):
         sel = t == c
-        ax.scatter(x[sel, 0], x[sel, 1], s=18, marker=_MARKERS[c], label=f"class {c}")
+        ax.scatter(x[sel, 0], x[sel, 1], s=18, marker=_MARKERS[c], label=f"クラス {c}")
     ax.set_xlim(-1, 1)
     ax.set_ylim(-1, 1)
     ax.set_aspect("equal")
@@ -148,7 +153,7 @@ def spiral_data(out_dir):
     fig, ax = plt.subplots(figsize=(5, 5))
     _scatter_spiral(ax, ds.data, ds.label)
     ax.legend(loc="upper right", fontsize=9)
-    ax.set_title("Spiral(train=True): 3 classes x 100 points")
+    ax.set_title("Spiral(train=True): 3 クラス × 100 点")
     fig.tight_layout()
     return _save(fig, out_dir, "spiral_data")
 
@@ -184,11 +189,11 @@ def spiral_boundary(out_dir):
     with stucrs.no_grad():
         predicted = model(grid).data.argmax(axis=1).reshape(xx.shape)
     fig, axes = plt.subplots(1, 2, figsize=(10, 5))
-    for ax, ds, title in [(axes[0], train_set, "training data"), (axes[1], test_set, "test data")]:
+    for ax, ds, title in [(axes[0], train_set, "学習データ"), (axes[1], test_set, "テストデータ")]:
         ax.contourf(xx, yy, predicted, levels=[-0.5, 0.5, 1.5, 2.5], alpha=0.3,
                     colors=["tab:blue", "tab:orange", "tab:green"])
         _scatter_spiral(ax, ds.data, ds.label)
-        ax.set_title(f"Decision boundary of MLP((10, 3)) with the {title}")
+        ax.set_title(f"MLP((10, 3)) の決定境界と{title}")
     axes[0].legend(loc="upper right", fontsize=9)
     fig.tight_layout()
     return _save(fig, out_dir, "spiral_boundary")
@@ -269,19 +274,30 @@ def lstm_sin(out_dir):
     rnn_model, lstm_model = train_sequence_models()
     xs = np.cos(np.linspace(0, 4 * np.pi, 1000))
     fig, ax = plt.subplots(figsize=(9, 4))
-    ax.plot(np.arange(1, 1000), xs[1:], color="gray", linewidth=3, alpha=0.5, label="y = cos(x) (target)")
+    ax.plot(np.arange(1, 1000), xs[1:], color="gray", linewidth=3, alpha=0.5, label="y = cos(x) (正解)")
     for name, model in [("RNN", rnn_model), ("LSTM", lstm_model)]:
         model.reset_state()
         pred = []
         with stucrs.no_grad():
             for x in xs:
                 pred.append(model(np.array(x).reshape(1, 1)).data.item())
-        ax.plot(np.arange(1, 1000), pred[:-1], label=f"{name} prediction")
-    ax.set_xlabel("time step")
+        ax.plot(np.arange(1, 1000), pred[:-1], label=f"{name} の予測")
+    ax.set_xlabel("時刻")
     ax.legend(loc="lower left", fontsize=9)
-    ax.set_title("One-step-ahead prediction after 10 epochs")
+    ax.set_title("10 エポック学習した後の 1 時刻先の予測")
     fig.tight_layout()
     return _save(fig, out_dir, "lstm_sin")
+
+
+def japanese_font():
+    """The Japanese font the figures use (IPAex Gothic of matplotlib-fontja), or a clear error."""
+    from matplotlib import font_manager
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    if "IPAexGothic" not in names:
+        raise SystemExit("no Japanese font for the figure labels: install the workspace environment "
+                         "(python3 envs/build.py workspace; it holds matplotlib-fontja) or "
+                         "`pip install matplotlib-fontja`")
+    return "IPAexGothic"
 
 
 def main(argv=None):
@@ -290,7 +306,8 @@ def main(argv=None):
     parser.add_argument("--only", action="append", choices=sorted(FIGURES), help="make only this figure")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "font.size": 10})
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "font.size": 10,
+                         "font.family": japanese_font(), "axes.unicode_minus": False})
     for name in args.only or list(FIGURES):
         np.random.seed(0)
         path = FIGURES[name](args.out)
