@@ -445,6 +445,10 @@ class Function:
         # 速さのための差し替え口はここだけ: Config.fast なら stucrs/fast に登録された子クラスで作る
         return object.__new__(fast_variants.get(cls, cls) if Config.fast else cls)
 
+    def __init__(self):
+        # 引数を取らない関数に引数を渡したら (F.Exp(x) と書いて F.Exp()(x) のつもりなど) エラーにする
+        pass
+
     def __call__(self, *inputs):
         inputs = [_as_input(x) for x in inputs]
         xs = [x.data for x in inputs]

@@ -872,3 +872,15 @@ def test_unreadable_mnist_file_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr(gzip, "open", guarded_gzip)
     with pytest.raises(bench_data.DataError, match=r"permission denied.*chmod u\+r"):
         bench_data.read_raw(MNIST_DIR)
+
+
+def test_malloc_record_counts_only_mallocs_own_settings(monkeypatch):
+    for k in [k for k in os.environ if k.startswith("MALLOC_") or k == "GLIBC_TUNABLES"]:
+        monkeypatch.delenv(k)
+    assert record.malloc_info() == "default"
+    for k, v in MALLOC_TUNED_ENV.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.cpu.hwcap_mask=0")  # not malloc's: still "tuned"
+    assert record.malloc_info() == "tuned: " + ", ".join("%s=%s" % kv for kv in MALLOC_TUNED_ENV.items())
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.cpu.hwcap_mask=0:glibc.malloc.arena_max=1")
+    assert record.malloc_info().startswith("custom: ") and "glibc.malloc.arena_max=1" in record.malloc_info()

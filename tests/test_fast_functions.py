@@ -273,3 +273,52 @@ def test_a_value_not_understood_is_a_clear_error():
     r, _ = _fresh("import stucrs", STUCRS_FAST="maybe")
     assert r.returncode != 0
     assert "STUCRS_FAST='maybe' is not understood" in r.stderr and "STUCRS_FAST=0" in r.stderr
+
+
+# --- found in review ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["SGD", "MomentumSGD", "AdaGrad", "AdaDelta", "Adam", "AdamW"])
+def test_every_fast_optimizer_pickles_and_stays_fast(name):
+    import pickle
+    opt = getattr(O, name)()
+    assert type(opt).__module__ == "stucrs.fast.optimizers" and type(opt).__name__ == name
+    again = pickle.loads(pickle.dumps(opt))
+    assert type(again) is type(opt)
+
+
+def test_a_function_called_with_arguments_it_does_not_take_is_an_error():
+    x = Variable(np.array(1.0))
+    for fast in (True, False):
+        with stucrs.using_config("fast", fast):
+            with pytest.raises(TypeError):
+                F.Exp(x)  # meant: F.Exp()(x)
+            with pytest.raises(TypeError):
+                F.ReLU(x)
+            assert float(F.Exp()(x).data) == pytest.approx(np.e)
+
+
+def test_a_batch_of_one_keeps_the_bias_gradient_apart_from_the_deferred_weight_gradient():
+    """With batch 1 the bias gradient sum_to(gy) is gy itself; the deferred weight gradient holds gy,
+    so an in-place change of b.grad (a DeZero-style hook) must not reach W.grad."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 400)).astype(np.float32)
+    W = stucrs.Parameter(rng.standard_normal((400, 300)).astype(np.float32))
+    b = stucrs.Parameter(np.zeros((1, 300), np.float32))
+    y = F.linear(x, W, b)
+    y.grad = Variable(rng.standard_normal((1, 300)).astype(np.float32))
+    gy = y.grad.data.copy()
+    y.backward()
+    assert type(W.grad).__name__ == "DeferredGrad"
+    b.grad.data += 1.0
+    np.testing.assert_allclose(W.grad.data, x.T @ gy, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8])
+def test_average_pooling_of_integers_is_the_same_in_both_modes(dtype):
+    x = (np.arange(32) * 7 % 200).astype(dtype).reshape(2, 1, 4, 4)
+    import stucrs.functions_conv as FC
+    fast = FC.average_pooling(x, 2, 2).data
+    with stucrs.using_config("fast", False):
+        book = FC.average_pooling(x, 2, 2).data
+    np.testing.assert_allclose(fast, book)
+    assert fast.dtype.kind == "f"

@@ -413,6 +413,12 @@ class AveragePooling(FC.AveragePooling):
         self.pad = pair(pad)
 
     def forward(self, x):
+        if x.dtype.kind != "f":  # 整数の平均は浮動小数: 本の実装 (mean) に任せる
+            self.x_cn = False
+            return super().forward(x)
+        return self._forward_float(x)
+
+    def _forward_float(self, x):
         _check_4d(x, "average_pooling")
         n, c, h, w = x.shape
         kh, kw = self.kernel_size

@@ -29,7 +29,9 @@ def linear_grads(x, W, b, gy):
         gW = weight_grad(x.data, gy) if W.creator is None else Variable(x.data.T @ gy)
     gb = None
     if b is not None and b.requires_grad:
-        gb = Variable(utils.sum_to(gy, b.shape))
+        gb_array = utils.sum_to(gy, b.shape)
+        # 後回しの重みの勾配は gy を持っているので、バイアスの勾配と配列を共有させない (batch 1 のとき)
+        gb = Variable(gb_array.copy() if gb_array is gy else gb_array)
     return gx, gW, gb
 
 

@@ -74,6 +74,8 @@ class MomentumSGD(_ComputesDeferredBeforeHooks, O.MomentumSGD):
 
 
 # ほかのオプティマイザも、フックの前に後回しの勾配を計算するところだけ同じにする
+# (each is also a name of this module, so that pickle finds it)
 for _base in (O.AdaGrad, O.AdaDelta, O.Adam, O.AdamW):
-    register(_base)(type(_base.__name__, (_ComputesDeferredBeforeHooks, _base), {"__module__": __name__}))
+    globals()[_base.__name__] = register(_base)(type(_base.__name__, (_ComputesDeferredBeforeHooks, _base),
+                                                     {"__module__": __name__, "__doc__": _base.__doc__}))
 del _base

@@ -173,11 +173,14 @@ def main(argv=None):
     args = _parse(argv)
     if args.command in ("run", "floor", "profile", "gap"):
         env = malloc_environment(args, os.environ)
-        if env != dict(os.environ):
+        restarted = os.environ.get("STUCRS_BENCH_RESTARTED") == "1"
+        if env != dict(os.environ) and not restarted:
             if argv is None and "numpy" not in sys.modules:  # the command line: start again with it
                 sys.stdout.flush()
                 sys.stderr.flush()
-                os.execve(sys.executable, [sys.executable, "-m", "workflow.bench", *sys.argv[1:]], env)
+                env["STUCRS_BENCH_RESTARTED"] = "1"  # once: never a loop
+                os.execve(sys.executable, getattr(sys, "orig_argv", [sys.executable, "-m", "workflow.bench",
+                                                                      *sys.argv[1:]]), env)
             # called in-process (tests): the process keeps its malloc; the result records which
     # SIGTERM (Snakemake cancelling a job) raises Terminated from here on (after any restart
     # above), so that `finally` blocks run and the job says why it stopped; no result is written
