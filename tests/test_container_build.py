@@ -33,4 +33,4 @@ def test_the_light_image_builds_and_runs_the_quick_preset_as_the_non_root_user()
     assert "snakemake 9." in out and "stucrs 0.1.0 from /workspaces/stucrs/stucrs/__init__.py" in out
     user_line = next(line for line in out.splitlines() if line.startswith("user "))
     assert "stucrs (" in user_line and "(0:" not in user_line, user_line
-    assert "MLflow runs, all owned by" in out and out.rstrip().endswith("as the non-root user")
+    assert "MLflow runs, all owned by" in r.stdout and r.stdout.rstrip().endswith("as the non-root user")
