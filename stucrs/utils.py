@@ -62,7 +62,7 @@ def max_keepdims(x, axis):
 
     NumPy の 2 次元配列の行ごとの最大 (``axis=1``) は、``max`` の reduce の手間が行の数だけかかる
     (100 × 10 のロジットで約 4.6 µs)。``argmax`` で行ごとの最大の位置を探して取り出すと、同じ値
-    (NaN があれば NaN) が半分以下の時間で求まる (約 2 µs、第 16 章 2 節)。それ以外 (CuPy の配列、
+    (NaN があれば NaN) が半分以下の時間で求まる (約 2 µs、英語の Performance notes)。それ以外 (CuPy の配列、
     ほかの軸、列のない配列) は ``max`` のまま。
     """
     if (type(x) is np.ndarray and x.ndim == 2 and axis in (1, -1) and x.shape[1] > 0
