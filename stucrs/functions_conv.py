@@ -29,6 +29,16 @@ def _check_4d(x, name):
         raise ValueError(f"{name}: input must be 4-D (N, C, H, W), got shape {x.shape}")
 
 
+def _check_conv(x, W, name, w_axes, w_in):
+    """x は (N, C, H, W)、W は 4 次元で、W の軸 ``w_in`` が入力のチャンネル数 C と同じか。"""
+    _check_4d(x, name)
+    if W.ndim != 4:
+        raise ValueError(f"{name}: weight W must be 4-D {w_axes}, got shape {W.shape}")
+    if x.shape[1] != W.shape[w_in]:
+        raise ValueError(f"{name}: input has {x.shape[1]} channels (shape {x.shape}) but the "
+                         f"weight W of shape {W.shape} expects {W.shape[w_in]}")
+
+
 def _out_size(name, h, w, kh, kw, sy, sx, ph, pw):
     oh = get_conv_outsize(h, kh, sy, ph)
     ow = get_conv_outsize(w, kw, sx, pw)
@@ -163,12 +173,7 @@ class Conv2d(Function):
         self.pad = pair(pad)
 
     def forward(self, x, W, b=None):
-        _check_4d(x, "conv2d")
-        if W.ndim != 4:
-            raise ValueError(f"conv2d: weight W must be 4-D (OC, C, KH, KW), got shape {W.shape}")
-        if x.shape[1] != W.shape[1]:
-            raise ValueError(f"conv2d: input has {x.shape[1]} channels (shape {x.shape}) but the "
-                             f"weight W of shape {W.shape} expects {W.shape[1]}")
+        _check_conv(x, W, "conv2d", "(OC, C, KH, KW)", w_in=1)
         xp = cuda.get_array_module(x)
         kh, kw = W.shape[2:]
         col = im2col_array(x, (kh, kw), self.stride, self.pad, to_matrix=False)  # (N, C, KH, KW, OH, OW)
@@ -225,15 +230,20 @@ class Deconv2d(Function):
         self.outsize = outsize
 
     def forward(self, x, W, b=None):
-        _check_4d(x, "deconv2d")
-        if W.ndim != 4:
-            raise ValueError(f"deconv2d: weight W must be 4-D (C, OC, KH, KW), got shape {W.shape}")
-        if x.shape[1] != W.shape[0]:
-            raise ValueError(f"deconv2d: input has {x.shape[1]} channels (shape {x.shape}) but the "
-                             f"weight W of shape {W.shape} expects {W.shape[0]}")
+        _check_conv(x, W, "deconv2d", "(C, OC, KH, KW)", w_in=0)
         xp = cuda.get_array_module(x)
         n, c, h, w = x.shape
         _, oc, kh, kw = W.shape
+        out_h, out_w = self.out_size(h, w, kh, kw)
+        # 入力の 1 画素がどの窓にどれだけ寄与するか: (OC, KH, KW, N, H, W) → col の並び (N, OC, KH, KW, H, W)
+        gcol = xp.tensordot(W, x, (0, 1)).transpose(3, 0, 1, 2, 4, 5)
+        y = col2im_array(gcol, (n, oc, out_h, out_w), (kh, kw), self.stride, self.pad, to_matrix=False)
+        if b is not None:
+            y += b.reshape(1, oc, 1, 1)
+        return y
+
+    def out_size(self, h, w, kh, kw):
+        """出力の高さと幅 (``outsize`` がなければ stride*(H-1) + KH - 2*pad)。入力の大きさと合うかも確かめる。"""
         (sy, sx), (ph, pw) = self.stride, self.pad
         if self.outsize is None:
             out_h = get_deconv_outsize(h, kh, sy, ph)
@@ -243,12 +253,7 @@ class Deconv2d(Function):
         if get_conv_outsize(out_h, kh, sy, ph) != h or get_conv_outsize(out_w, kw, sx, pw) != w:
             raise ValueError(f"deconv2d: outsize ({out_h}, {out_w}) is not consistent with input size "
                              f"({h}, {w}), kernel ({kh}, {kw}), stride ({sy}, {sx}) and pad ({ph}, {pw})")
-        # 入力の 1 画素がどの窓にどれだけ寄与するか: (OC, KH, KW, N, H, W) → col の並び (N, OC, KH, KW, H, W)
-        gcol = xp.tensordot(W, x, (0, 1)).transpose(3, 0, 1, 2, 4, 5)
-        y = col2im_array(gcol, (n, oc, out_h, out_w), (kh, kw), self.stride, self.pad, to_matrix=False)
-        if b is not None:
-            y += b.reshape(1, oc, 1, 1)
-        return y
+        return out_h, out_w
 
     def backward(self, gy):
         x, W = self.inputs[0], self.inputs[1]

@@ -26,11 +26,9 @@ when a Function or Optimizer is constructed while ``Config.fast`` is True.
 """
 import contextlib
 
-from stucrs.core import Config, fast_variants
+from stucrs.core import fast_variants
 
-__all__ = ["ENV_VAR", "register", "replaced", "enabled", "status", "tune_malloc"]
-
-ENV_VAR = "STUCRS_FAST"
+__all__ = ["register", "replaced", "tune_malloc"]
 
 
 def register(base):
@@ -66,18 +64,6 @@ def replaced(substitutes):
                 fast_variants.pop(base, None)
             else:
                 fast_variants[base] = cls
-
-
-def enabled():
-    """速い実装を使う設定 (``Config.fast``) か。"""
-    return bool(Config.fast)
-
-
-def status():
-    """速い実装の状態を記録用の辞書で返す (BLAS の関数、行列積の計画、malloc)。"""
-    from stucrs.fast import blas, malloc, matmul_plan
-    return {"fast": enabled(), "blas": blas.blas_status(), "matmul_plans": matmul_plan.plans(),
-            "malloc": malloc.malloc_status()}
 
 
 def tune_malloc():

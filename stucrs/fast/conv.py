@@ -21,7 +21,8 @@ import stucrs.functions as F
 import stucrs.functions_conv as FC
 from stucrs.core import Config
 from stucrs.fast import register
-from stucrs.utils import get_conv_outsize, get_deconv_outsize, pair
+from stucrs.functions_conv import _check_4d, _check_conv
+from stucrs.utils import get_conv_outsize
 
 def _as_strided(xp, x, shape, strides):
     return xp.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
@@ -88,11 +89,6 @@ def _cache_blocks(x, cn):
             for i in range(0, length, step)]
 
 
-def _check_4d(x, name):
-    if x.ndim != 4:
-        raise ValueError(f"{name}: input must be 4-D (N, C, H, W), got shape {x.shape}")
-
-
 def _window_view(x, kh, kw, sy, sx, oh, ow):
     """(N, C, Hp, Wp) の配列に窓を並べたビュー (C, KH, KW, N, OH, OW) をかぶせる (コピーなし)。"""
     xp = cuda.get_array_module(x)
@@ -140,17 +136,11 @@ class Conv2d(FC.Conv2d):
     """2 次元畳み込み。x (N, C, H, W), W (OC, C, KH, KW), b (OC,) → (N, OC, OH, OW)。"""
 
     def __init__(self, stride=1, pad=0):
-        self.stride = pair(stride)
-        self.pad = pair(pad)
-        self._col = None
+        super().__init__(stride, pad)
+        self._col = None  # im2col の結果 (重みの勾配で使い回す)
 
     def forward(self, x, W, b=None):
-        _check_4d(x, "conv2d")
-        if W.ndim != 4:
-            raise ValueError(f"conv2d: weight W must be 4-D (OC, C, KH, KW), got shape {W.shape}")
-        if x.shape[1] != W.shape[1]:
-            raise ValueError(f"conv2d: input has {x.shape[1]} channels (shape {x.shape}) but the "
-                             f"weight W of shape {W.shape} expects {W.shape[1]}")
+        _check_conv(x, W, "conv2d", "(OC, C, KH, KW)", w_in=1)
         n = x.shape[0]
         oc, c, kh, kw = W.shape
         (sy, sx), (ph, pw) = self.stride, self.pad
@@ -183,30 +173,13 @@ class Conv2d(FC.Conv2d):
 class Deconv2d(FC.Deconv2d):
     """転置畳み込み。x (N, C, H, W), W (C, OC, KH, KW), b (OC,) → (N, OC, OH, OW)。"""
 
-    def __init__(self, stride=1, pad=0, outsize=None):
-        self.stride = pair(stride)
-        self.pad = pair(pad)
-        self.outsize = outsize
-
     def forward(self, x, W, b=None):
-        _check_4d(x, "deconv2d")
-        if W.ndim != 4:
-            raise ValueError(f"deconv2d: weight W must be 4-D (C, OC, KH, KW), got shape {W.shape}")
-        if x.shape[1] != W.shape[0]:
-            raise ValueError(f"deconv2d: input has {x.shape[1]} channels (shape {x.shape}) but the "
-                             f"weight W of shape {W.shape} expects {W.shape[0]}")
+        _check_conv(x, W, "deconv2d", "(C, OC, KH, KW)", w_in=0)
         xp = cuda.get_array_module(x)
         n, c, h, w = x.shape
         _, oc, kh, kw = W.shape
         (sy, sx), (ph, pw) = self.stride, self.pad
-        if self.outsize is None:
-            out_h = get_deconv_outsize(h, kh, sy, ph)
-            out_w = get_deconv_outsize(w, kw, sx, pw)
-        else:
-            out_h, out_w = pair(self.outsize)
-        if get_conv_outsize(out_h, kh, sy, ph) != h or get_conv_outsize(out_w, kw, sx, pw) != w:
-            raise ValueError(f"deconv2d: outsize ({out_h}, {out_w}) is not consistent with input size "
-                             f"({h}, {w}), kernel ({kh}, {kw}), stride ({sy}, {sx}) and pad ({ph}, {pw})")
+        out_h, out_w = self.out_size(h, w, kh, kw)
         # (C, N*H*W) の並びにして GEMM 1 回: gcol = W^T @ x → (OC*KH*KW, N*H*W)
         xm = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(c, -1)
         gcol = W.reshape(c, -1).T @ xm
@@ -234,15 +207,8 @@ class Conv2DGradW(FC.Conv2DGradW):
     """conv2d のフィルタに関する勾配 gW = gy ⋆ x。入力は (x, gy)。"""
 
     def __init__(self, conv=None, kernel_size=None, stride=1, pad=0):
-        if conv is not None:
-            self.conv = conv
-            W = conv.inputs[1]
-            self.kernel_size = tuple(W.shape[2:])
-            self.stride, self.pad = conv.stride, conv.pad
-        else:
-            self.conv = None
-            self.kernel_size = pair(kernel_size) if not isinstance(kernel_size, tuple) else kernel_size
-            self.stride, self.pad = pair(stride), pair(pad)
+        super().__init__(conv, kernel_size, stride, pad)
+        self.conv = conv  # 順伝播の im2col (conv._col) を使い回すため
 
     def forward(self, x, gy):
         xp = cuda.get_array_module(x)
@@ -273,11 +239,6 @@ class Conv2DGradW(FC.Conv2DGradW):
 @register(FC.Pooling)
 class Pooling(FC.Pooling):
     """最大値プーリング。窓ごとの最大値の位置 (argmax) を覚えておき、逆伝播に使う。"""
-
-    def __init__(self, kernel_size, stride=1, pad=0):
-        self.kernel_size = pair(kernel_size)
-        self.stride = pair(stride)
-        self.pad = pair(pad)
 
     def forward(self, x):
         _check_4d(x, "pooling")
@@ -338,12 +299,7 @@ class Pooling2DGrad(FC.Pooling2DGrad):
     """最大値プーリングの逆伝播: 勾配を各窓の最大値の位置に戻す。"""
 
     def __init__(self, pool):
-        self.pool = pool
-        self.kernel_size = pool.kernel_size
-        self.stride = pool.stride
-        self.pad = pool.pad
-        self.indexes = pool.indexes
-        self.x_shape = pool.x_shape
+        super().__init__(pool)
         self.x_cn = pool.x_cn
 
     def forward(self, gy):
@@ -379,13 +335,6 @@ class Pooling2DGrad(FC.Pooling2DGrad):
 class Pooling2DWithIndexes(FC.Pooling2DWithIndexes):
     """覚えておいた argmax の位置の値を取り出す (Pooling2DGrad の逆伝播)。"""
 
-    def __init__(self, pool):
-        self.pool = pool
-        self.kernel_size = pool.kernel_size
-        self.stride = pool.stride
-        self.pad = pool.pad
-        self.indexes = pool.indexes
-
     def forward(self, x):
         xp = cuda.get_array_module(x)
         kh, kw = self.kernel_size
@@ -406,11 +355,6 @@ class Pooling2DWithIndexes(FC.Pooling2DWithIndexes):
 @register(FC.AveragePooling)
 class AveragePooling(FC.AveragePooling):
     """平均値プーリング (パディングの 0 も数に入れる。PyTorch の count_include_pad=True と同じ)。"""
-
-    def __init__(self, kernel_size, stride=1, pad=0):
-        self.kernel_size = pair(kernel_size)
-        self.stride = pair(stride)
-        self.pad = pair(pad)
 
     def forward(self, x):
         if x.dtype.kind != "f":  # 整数の平均は浮動小数: 本の実装 (mean) に任せる
@@ -449,11 +393,7 @@ class AveragePoolingGrad(FC.AveragePoolingGrad):
     """平均値プーリングの逆伝播: 勾配を窓の全要素に 1/(KH*KW) ずつ配る。"""
 
     def __init__(self, pool):
-        self.pool = pool
-        self.kernel_size = pool.kernel_size
-        self.stride = pool.stride
-        self.pad = pool.pad
-        self.x_shape = pool.x_shape
+        super().__init__(pool)
         self.x_cn = pool.x_cn
 
     def forward(self, gy):
