@@ -44,7 +44,8 @@ STUCRS_REQUIRE_TORCH=1 .venvs/torch/bin/python -m pytest -m torch $torch_files
 # (STUCRS_FAST=0) must pass them too.
 book_tests=(tests/test_core.py tests/test_functions.py tests/test_conv.py tests/test_optimizers.py
             tests/test_layers.py tests/test_models.py tests/test_raw_operands.py
-            tests/test_dezero_compat.py tests/test_book_style.py tests/test_load_weights.py)
+            tests/test_dezero_compat.py tests/test_book_style.py tests/test_load_weights.py
+            tests/test_build_along.py)
 STUCRS_FAST=0 STUCRS_REQUIRE_TORCH=1 .venvs/torch/bin/python -m pytest -q -m torch $torch_files
 STUCRS_FAST=0 .venvs/workspace/bin/python -m pytest -q -m "not torch" "${book_tests[@]}"
 ignore=()

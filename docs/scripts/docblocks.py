@@ -219,13 +219,29 @@ def _child(spec_path):
         results.append({"index": b["index"], "stdout": buf.getvalue(), "error": err})
         Path(spec["result"]).write_text(json.dumps(results), encoding="utf-8")
         if err is not None:
-            break
+            return
+    if spec.get("epilogue"):
+        # テストが足すコード: ページのブロックと同じ名前空間で、ページが作ったクラスを調べる
+        buf = io.StringIO()
+        err = None
+        try:
+            with contextlib.redirect_stdout(buf):
+                exec(compile(spec["epilogue"], f"{spec['page']} [epilogue]", "exec"), ns)
+        except BaseException:  # noqa: BLE001
+            err = traceback.format_exc()
+        results.append({"index": EPILOGUE, "stdout": buf.getvalue(), "error": err})
+        Path(spec["result"]).write_text(json.dumps(results), encoding="utf-8")
 
 
-def run_page(path, timeout=900, env=None):
-    """ページの実行可能な python ブロックを順に実行し、(blocks, results) を返す。
+EPILOGUE = -1  # results のキー: run_page(epilogue=...) のコードの結果
+
+
+def run_page(path, timeout=900, env=None, epilogue=None):
+    """ページの実行可能な python ブロックを順に実行し、(blocks, problems, results) を返す。
 
     results はブロック番号 → {"stdout", "error"}。途中で失敗すると以降は実行しない。
+    ``epilogue`` (コードの文字列) を渡すと、全ブロックのあとに同じ名前空間で実行し、結果を
+    results[EPILOGUE] に入れる。
     """
     blocks, problems = parse_page(path)
     runnable = [b for b in blocks if b.lang in ("python", "py") and b.norun_reason is None]
@@ -238,6 +254,7 @@ def run_page(path, timeout=900, env=None):
             "repo": str(REPO), "page": blocks[0].page if blocks else str(path),
             "result": str(result),
             "blocks": [{"index": b.index, "code": b.code} for b in runnable],
+            "epilogue": epilogue,
         }), encoding="utf-8")
         child_env = dict(os.environ if env is None else env)
         child_env.setdefault("MPLBACKEND", "Agg")
