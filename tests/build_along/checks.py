@@ -99,6 +99,21 @@ def check_stage2(ns):
         z = Variable(np.array(2.0)) * 3.0
     assert z.creator is None, "no_grad(): the output must have no creator"
     assert ns["Config"].enable_backprop is True, "no_grad() must restore Config.enable_backprop"
+    try:
+        with ns["no_grad"]():
+            raise ValueError
+    except ValueError:
+        pass
+    assert ns["Config"].enable_backprop is True, "using_config must restore the value even after an error"
+    # functions hold their outputs weakly: the output is freed once the user drops it
+    y = Variable(np.array(1.0)) * 2.0
+    f = y.creator
+    del y
+    assert f.outputs[0]() is None, "Function.outputs must be weak references (step 17)"
+    # backward() without create_graph records no graph of the backward pass
+    x = Variable(np.array(2.0))
+    (x ** 3).backward()
+    assert x.grad.creator is None, "backward() without create_graph=True must not record a graph"
     # higher-order derivatives against StuCrs: second of x^4 - 2x^2, third of sin(x) * cos(x)
     for fn_mine, fn_stucrs, order in [(lambda v: v ** 4 - 2 * v ** 2, lambda v: v ** 4 - 2 * v ** 2, 2),
                                       (lambda v: ns["sin"](v) * ns["cos"](v), lambda v: F.sin(v) * F.cos(v), 3)]:
@@ -115,40 +130,47 @@ def check_stage2(ns):
         _close(f"derivative of order {order}", results[0], results[1])
 
 
-def _copy_params(src, dst):
-    for ps, pd in zip(src.params(), dst.params()):
-        assert ps.shape == pd.shape, f"parameter shapes differ: {ps.shape} vs {pd.shape}"
-        pd.data = ps.data.copy()
-
-
-def _grads_of(fn_mine, fn_stucrs, arrays, what, rtol=1e-5, atol=1e-5):
+def _grads_of(fn_mine, fn_stucrs, arrays, what, rtol=1e-5, atol=1e-5, double=False):
+    """Output and input gradients of ``sum(fn(*arrays) * w)``; with ``double``, also the gradient of
+    ``sum(gx0 ** 2)`` (needs a backward written with Variables)."""
     outs = []
     for fn in (fn_mine, fn_stucrs):
         vs = [stucrs.Variable(a.copy()) for a in arrays]
         y = fn(*vs)
-        w = np.linspace(-1, 1, y.size).reshape(y.shape).astype(y.dtype)
-        F.sum(y * w).backward()
-        outs.append([y] + [v.grad for v in vs])
+        w = np.linspace(0.5, 1.5, y.size).reshape(y.shape).astype(y.dtype)  # no zero weight
+        F.sum(y * w).backward(create_graph=double)
+        got = [y] + [v.grad for v in vs]
+        if double:
+            gx = vs[0].grad
+            for v in vs:
+                v.cleargrad()
+            F.sum(gx * gx).backward()
+            got.append(vs[0].grad)
+        outs.append(got)
     for i, (m, s) in enumerate(zip(*outs)):
-        _close(f"{what}: {'output' if i == 0 else f'gradient of input {i}'}", m, s, rtol, atol)
+        name = "output" if i == 0 else f"gradient of input {i}" if i <= len(arrays) else "double backward"
+        _close(f"{what}: {name}", m, s, rtol, atol)
 
 
 def check_stage3(ns):
     rng = np.random.default_rng(13)
     a = rng.standard_normal((2, 3, 4))
-    _grads_of(lambda x: ns["reshape"](x, (6, 4)), lambda x: F.reshape(x, (6, 4)), [a], "reshape")
+    _grads_of(lambda x: ns["reshape"](x, (6, 4)) ** 2, lambda x: F.reshape(x, (6, 4)) ** 2, [a], "reshape",
+              double=True)
     _grads_of(lambda x: ns["transpose"](x), lambda x: F.transpose(x), [rng.standard_normal((3, 5))], "transpose")
     for axis, keepdims in [(None, False), (0, False), (1, True), ((0, 2), False), (-1, False)]:
-        _grads_of(lambda x: ns["sum"](x, axis=axis, keepdims=keepdims),
-                  lambda x: F.sum(x, axis=axis, keepdims=keepdims), [a], f"sum(axis={axis}, keepdims={keepdims})")
-    _grads_of(lambda x: ns["broadcast_to"](x, (2, 3, 4)), lambda x: F.broadcast_to(x, (2, 3, 4)),
-              [rng.standard_normal((3, 1))], "broadcast_to")
+        _grads_of(lambda x: ns["sum"](x * x, axis=axis, keepdims=keepdims),
+                  lambda x: F.sum(x * x, axis=axis, keepdims=keepdims), [a],
+                  f"sum(axis={axis}, keepdims={keepdims})", double=True)
+    _grads_of(lambda x: ns["broadcast_to"](x * x, (2, 3, 4)), lambda x: F.broadcast_to(x * x, (2, 3, 4)),
+              [rng.standard_normal((3, 1))], "broadcast_to", double=True)
     _grads_of(lambda x: ns["sum_to"](x, (3, 1)), lambda x: F.sum_to(x, (3, 1)), [a], "sum_to")
-    _grads_of(ns["matmul"], F.matmul, [rng.standard_normal((4, 3)), rng.standard_normal((3, 5))], "matmul")
+    _grads_of(lambda x, W: ns["matmul"](x * x, W), lambda x, W: F.matmul(x * x, W),
+              [rng.standard_normal((4, 3)), rng.standard_normal((3, 5))], "matmul", double=True)
     x = rng.standard_normal((6, 4)).astype(np.float32) * 5
     t = rng.integers(0, 4, size=6)
     _grads_of(lambda v: ns["softmax_cross_entropy"](v, t), lambda v: F.softmax_cross_entropy(v, t), [x],
-              "softmax_cross_entropy")
+              "softmax_cross_entropy", double=True)
     # Linear / MLP with the same weights, then one SGD step
     x = rng.standard_normal((8, 3)).astype(np.float32)
     t = rng.integers(0, 2, size=8)
@@ -182,6 +204,14 @@ def check_stage3(ns):
     for _ in range(2):  # two epochs: reset after StopIteration
         seen = np.concatenate([t for _, t in loader])
         assert sorted(seen.tolist()) == list(range(11)), f"one epoch must see each example once, saw {seen}"
+    np.random.seed(0)
+    orders = [np.concatenate([t for _, t in loader]) for _ in range(3)]
+    assert any((o != np.arange(11)).any() for o in orders), "shuffle=True must change the order"
+    # Linear's first weights: std sqrt(1 / in_size), as StuCrs's
+    layer = ns["Linear"](400)
+    layer(np.zeros((1, 400), dtype=np.float32))
+    std = float(layer.W.data.std())
+    assert abs(std - np.sqrt(1 / 400)) < 0.1 * np.sqrt(1 / 400), f"Linear(400) on 400 inputs: W std {std:.4f}"
 
 
 class _ArrayDataset:
@@ -230,6 +260,9 @@ def check_stage4(ns):
     xs = rng.standard_normal((4, 3, 2)).astype(np.float32)
     for name in ["RNN", "LSTM"]:
         mine, theirs = ns[name](6, in_size=2), getattr(L, name)(6, in_size=2)
+        sublayers = [attr for attr, layer in vars(mine).items() if isinstance(layer, stucrs.Layer)]
+        expected = {"RNN": 2, "LSTM": 8}[name]
+        assert len(sublayers) == expected, f"{name}: {len(sublayers)} Linear sublayers found, expected {expected}"
         for attr, layer in vars(mine).items():
             if isinstance(layer, stucrs.Layer):
                 other = getattr(theirs, attr)
@@ -251,7 +284,9 @@ def check_stage4(ns):
     np.random.seed(3)
     mine = ns["dropout"](np.ones((50, 20), dtype=np.float32), 0.2)
     np.random.seed(3)
-    _close("dropout with the same seed", mine, F.dropout(np.ones((50, 20), dtype=np.float32), 0.2))
+    # the page draws the mask as the book does (np.random.rand(*shape) > ratio): same seed, same mask
+    _close("dropout with the same seed (mask from np.random.rand(*x.shape) > ratio)", mine,
+           F.dropout(np.ones((50, 20), dtype=np.float32), 0.2))
     with stucrs.test_mode():
         xin = rng.standard_normal(5)
         _close("dropout in test mode", ns["dropout"](xin, 0.5), xin)
