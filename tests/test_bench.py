@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -704,8 +705,54 @@ def test_gap_times_every_variant_against_the_floor(prepared, tmp_path):
     assert [row["variant"] for row in doc["rows"]] == GAP_VARIANTS
 
 
+CNN_GAP_VARIANTS = ["stucrs", "free relu", "free pooling", "free dropout mask", "free dropout",
+                    "free relu+pooling+dropout", "floor"]
+
+
+def test_gap_of_the_cnn_splits_its_convolution_tail(prepared, tmp_path):
+    out = tmp_path / "gap" / "cnn.csv"
+    r = bench(env_python("stucrs"), "gap", "--network", "cnn", "--data", prepared, "--out", out,
+              "--train-size", 300, "--test-size", 100, "--rounds", 1, "--steps", 2, "--threads", 2)
+    assert r.returncode == 0, r.stderr[-4000:]
+    rows = list(csv.DictReader(out.open()))
+    assert [row["variant"] for row in rows] == CNN_GAP_VARIANTS
+    assert [row["free"] for row in rows] == ["nothing", "relu", "pooling", "mask", "dropout",
+                                             "relu+pooling+dropout", ""]
+    by = {row["variant"]: float(row["per_step_us"]) for row in rows}
+    # with ReLU, pooling and dropout all free, a step does strictly less than the real one
+    assert 0 < by["free relu+pooling+dropout"] < by["stucrs"]
+    assert out.with_suffix(".md").read_text().startswith("# Gap of StuCrs to the GEMM floor, cnn: batch 128")
+
+
+def test_made_free_cnn_parts_keep_shapes_and_the_global_generator():
+    import stucrs
+    import stucrs.functions as F
+    import stucrs.functions_conv as FC
+    from stucrs.core import fast_variants
+    from workflow.bench.gap import made_free
+
+    registry = dict(fast_variants)
+    adapter = types.SimpleNamespace()  # the CNN's parts leave the adapter alone
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    with made_free(adapter, stucrs, ("pooling", "dropout"), None):
+        v = stucrs.Variable(x)
+        y = FC.pooling(v, 2, 2)
+        assert y.shape == (2, 3, 3, 3) and not y.data.any()  # made once, no work
+        assert F.dropout(y, 0.5) is not None and F.dropout(v, 0.5).data is v.data  # identity
+        F.sum(y).backward()
+        assert v.grad.shape == x.shape
+    np.random.seed(7)
+    expected = np.random.rand(3)
+    np.random.seed(7)
+    with made_free(adapter, stucrs, ("mask",), None):
+        a = F.dropout(stucrs.Variable(np.ones((4, 50), dtype=np.float32)), 0.5).data
+        b = F.dropout(stucrs.Variable(np.ones((4, 50), dtype=np.float32)), 0.5).data
+    assert np.array_equal(a, b) and set(np.unique(a)) == {0.0, 2.0}  # one mask, DeZero's scale
+    assert np.array_equal(np.random.rand(3), expected)  # the global generator was not drawn from
+    assert dict(fast_variants) == registry
+
+
 @pytest.mark.parametrize("args, rc, message", [
-    (("--network", "cnn"), 2, "dense networks (mlp1, mlp2), not cnn"),
     (("--network", "mlp1", "--device", "gpu"), 2, "CPU runs only"),
     (("--network", "mlp1", "--rounds", "0"), 2, "must be >= 1"),
     (("--network", "mlp1", "--out", "{tmp}/x.json"), 2, "must end in .csv (the .md and .json go beside"),

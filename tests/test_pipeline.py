@@ -122,17 +122,23 @@ def test_profiles_explain_the_wall_time(work):
             assert md.startswith("# Profile of %s-%s-cpu-r0" % (net, fw)) and "| forward | Linear |" in md
 
 
-def test_gap_splits_the_dense_network_only(work):
-    # quick preset: the gap of StuCrs to the floor for mlp1 (the CNN has no gap job)
+def test_gap_splits_each_network(work):
+    # quick preset: the gap of StuCrs to the floor for each network it trains (mlp1, cnn)
     gap = work / "results" / "quick" / "gap"
-    assert sorted(p.name for p in gap.iterdir()) == ["mlp1.csv", "mlp1.json", "mlp1.md"]
-    rows = list(csv.DictReader((gap / "mlp1.csv").open()))
-    assert [r["variant"] for r in rows] == ["stucrs", "free bias", "free relu", "free bias+relu",
-                                            "free gather", "free bias+relu+gather", "floor"]
-    assert all(r["rounds"] == "2" and r["steps"] == "10" for r in rows)
-    assert float(rows[-1]["over_floor"]) == 1.0 and float(rows[0]["saving_us"]) == 0.0
-    md = (gap / "mlp1.md").read_text()
-    assert md.startswith("# Gap of StuCrs to the GEMM floor, mlp1: batch 100, 2 round(s) of 10 steps")
+    assert sorted(p.name for p in gap.iterdir()) == sorted("%s.%s" % (n, ext) for n in NETWORKS
+                                                          for ext in ("csv", "json", "md"))
+    variants = {"mlp1": ["stucrs", "free bias", "free relu", "free bias+relu", "free gather",
+                         "free bias+relu+gather", "floor"],
+                "cnn": ["stucrs", "free relu", "free pooling", "free dropout mask", "free dropout",
+                        "free relu+pooling+dropout", "floor"]}
+    for net, batch in (("mlp1", 100), ("cnn", 128)):
+        rows = list(csv.DictReader((gap / ("%s.csv" % net)).open()))
+        assert [r["variant"] for r in rows] == variants[net]
+        assert all(r["rounds"] == "2" and r["steps"] == "10" for r in rows)
+        assert float(rows[-1]["over_floor"]) == 1.0 and float(rows[0]["saving_us"]) == 0.0
+        md = (gap / ("%s.md" % net)).read_text()
+        assert md.startswith("# Gap of StuCrs to the GEMM floor, %s: batch %d, 2 round(s) of 10 steps"
+                             % (net, batch))
 
 
 def test_figures_are_valid_images(work):
@@ -213,7 +219,7 @@ def test_timed_jobs_never_overlap(work):
     spans = {(rule, start, end): name for (rule, _), (start, end, name) in by_job.items()}
     jobs = sorted(spans, key=lambda j: j[1])
     timed = [j for j in jobs if j[0] in ("train", "floor", "profile", "gap")]
-    assert len(timed) == len(JOBS) + len(NETWORKS) + 2 * len(NETWORKS) + 1  # gap: mlp1 only
+    assert len(timed) == len(JOBS) + len(NETWORKS) + 2 * len(NETWORKS) + len(NETWORKS)  # gap: each
     for t in timed:
         for o in jobs:
             if o == t:

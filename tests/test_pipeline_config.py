@@ -40,8 +40,8 @@ def _no_job_ran(repo):
      ["paired_floor_epochs: -1 is less than the minimum of 0"]),
     (["--config", "networks=[mlp9]"],
      ["networks[0]: 'mlp9' is not allowed", "'mlp1', 'mlp2', 'cnn'"]),
-    (["--configfile", "{gap_cnn}"],
-     ["gap.networks[0]: 'cnn' is not allowed", "'mlp1', 'mlp2'"]),
+    (["--configfile", "{gap_mlp9}"],
+     ["gap.networks[0]: 'mlp9' is not allowed", "'mlp1', 'mlp2', 'cnn'"]),
 ])
 def test_invalid_config_fails_before_any_job(repo, tmp_path, args, expected):
     files = {
@@ -49,7 +49,7 @@ def test_invalid_config_fails_before_any_job(repo, tmp_path, args, expected):
         "numpy_gpu": "variants:\n  - {framework: numpy, device: gpu}\n",
         "zero_epochs": "network_params:\n  cnn: {epochs: 0}\n",
         "nested_unknown": "mlflow:\n  uri: sqlite:///x.db\n",
-        "gap_cnn": "gap:\n  networks: [cnn]\n",
+        "gap_mlp9": "gap:\n  networks: [mlp9]\n",
     }
     for name, text in files.items():
         (tmp_path / (name + ".yaml")).write_text(text)
@@ -119,19 +119,20 @@ def _gap_commands(output):
 
 
 def test_gap_jobs_follow_the_configuration(tmp_path, repo):
-    # quick preset: the dense networks it trains (mlp1, not the CNN), with its rounds and steps
+    # quick preset: the networks it trains (mlp1 and the CNN, not mlp2), with its rounds and steps
     proc = snakemake(repo, "-n", "-p", "--cores", "all", *quick_args())
     assert proc.returncode == 0, proc.output
-    lines = _gap_commands(proc.output)
-    assert len(lines) == 1 and "--network mlp1" in lines[0], lines
-    assert "--rounds 2 --steps 10" in lines[0] and "--out results/quick/gap/mlp1.csv" in lines[0]
-    assert "results/quick/gap/mlp1.json" in proc.output and "results/quick/gap/cnn" not in proc.output
-    # the default configuration: both dense networks, 10 rounds of 100 steps
+    lines = sorted(_gap_commands(proc.output), key=lambda line: "--network mlp1" not in line)
+    assert len(lines) == 2 and "--network mlp1" in lines[0] and "--network cnn" in lines[1], lines
+    assert all("--rounds 2 --steps 10" in line for line in lines)
+    assert "--out results/quick/gap/mlp1.csv" in lines[0] and "--out results/quick/gap/cnn.csv" in lines[1]
+    assert "results/quick/gap/mlp1.json" in proc.output and "results/quick/gap/mlp2" not in proc.output
+    # the default configuration: all three networks, 10 rounds of 100 steps
     default = snakemake(repo, "-n", "-p", "--cores", "all", "--config", "mnist_dir=%s" % mnist_dir(),
                         "venv_dir=%s" % venv_dir())
     assert default.returncode == 0, default.output[-3000:]
     lines = _gap_commands(default.output)
-    assert sorted(line.split("--network ")[1].split()[0] for line in lines) == ["mlp1", "mlp2"]
+    assert sorted(line.split("--network ")[1].split()[0] for line in lines) == ["cnn", "mlp1", "mlp2"]
     assert all("--rounds 10 --steps 100" in line for line in lines), lines
     # an empty list turns it off; so does a run without StuCrs on the CPU
     off = tmp_path / "off.yaml"

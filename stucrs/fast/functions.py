@@ -126,7 +126,26 @@ class SoftmaxCrossEntropy(F.SoftmaxCrossEntropy):
 
 @register(F.Dropout)
 class Dropout(F.Dropout):
-    """ドロップアウトの速い逆伝播: 同じマスクと倍率を配列で掛ける (一時配列 1 つ)。"""
+    """ドロップアウトの速い実装。マスクは本 (DeZero) と同じ乱数の列から引く (同じシードなら同じマスク)。
+
+    順伝播: ``np.random.rand`` をキャッシュに収まる長さずつ呼んで比べる (float64 の大きな一時配列を
+    作らない。続けて引いた乱数の列は 1 回で引いたときと同じ)。出力は C の並びに書く (次の
+    ``reshape`` がコピーにならない)。逆伝播: 同じマスクと倍率を配列で掛ける (一時配列 1 つ)。
+    """
+
+    def forward(self, x):
+        if type(x) is not np.ndarray or x.size <= elementwise.FLAT_BLOCK:
+            return super().forward(x)
+        mask = np.empty(x.shape, dtype=bool)
+        flat = mask.reshape(-1)
+        for start, stop in elementwise.block_ranges(x.size):
+            np.greater(np.random.rand(stop - start), self.dropout_ratio, out=flat[start:stop])
+        self.mask = mask
+        self.scale = x.dtype.type(1.0 / (1.0 - self.dropout_ratio))
+        y = np.empty(x.shape, dtype=x.dtype)
+        np.multiply(x, mask, out=y)
+        y *= self.scale
+        return y
 
     def backward(self, gy):
         if Config.enable_backprop:

@@ -14,6 +14,18 @@ other round, so that a slow phase of a shared machine hits every variant alike):
 * the combinations ``free bias+relu`` and ``free bias+relu+gather``;
 * ``floor``: one step of the GEMM floor's products (``floor``'s operands) in the same process.
 
+For the CNN (``--network cnn``) the parts are those around its convolution:
+
+* ``free relu``: as above (both ReLUs, the convolution's and the dense layer's);
+* ``free pooling``: max pooling hands out arrays of the right shapes (and memory layout) made once,
+  forward and backward;
+* ``free dropout mask``: dropout multiplies by a mask drawn once instead of drawing DeZero's mask
+  (``np.random.rand(*x.shape) > ratio``, float64) every step: the price of drawing that mask;
+* ``free dropout``: dropout and its gradient are the identity;
+* ``free relu+pooling+dropout``: all three: what is left is the convolution's GEMMs and im2col, the
+  dense layers, the loss and the update, i.e. about what a perfect fused kernel for the
+  convolution's element-wise tail would still take.
+
 The SGD learning rate is set to 1e-12 for all variants: the weights barely move (by 1e-12 times
 the gradient), so that every variant computes on practically the same numbers and a free ReLU
 cannot wreck them, while every product and update is still computed (a learning rate of 0 would
@@ -25,10 +37,10 @@ own ``Function`` node, a microsecond or two, would go too; chapter 16, section 1
 Writes ``X.csv`` (one row per variant: median µs per step, ratio to the floor, saving against the
 real step), ``X.md`` (the same as a Markdown table) and ``X.json`` (rows, parameters and the
 environment record of ``run``), each atomically. Only full batches are timed: a last, smaller batch
-of the training set is left out of the batch order. StuCrs and
-the MLP networks only: the free parts are subclasses of StuCrs's fast ``Linear`` / ``ReLU`` put in
-through the fast-path seam (``stucrs.fast.replaced``) for the duration of a block, and the fixed
-batch replaces this harness's own loader; nothing of StuCrs is patched.
+of the training set is left out of the batch order. StuCrs only: the free parts are subclasses of
+StuCrs's fast ``Linear`` / ``ReLU`` / ``Pooling`` / ``Dropout`` put in through the fast-path seam
+(``stucrs.fast.replaced``) for the duration of a block, and the fixed batch replaces this harness's
+own loader; nothing of StuCrs is patched.
 """
 
 import itertools
@@ -49,15 +61,32 @@ COLUMNS = ("network", "variant", "free", "per_step_us", "over_floor", "saving_us
 VARIANTS = (("stucrs", ()), ("free bias", ("bias",)), ("free relu", ("relu",)),
             ("free bias+relu", ("bias", "relu")), ("free gather", ("gather",)),
             ("free bias+relu+gather", ("bias", "relu", "gather")), ("floor", None))
+CNN_VARIANTS = (("stucrs", ()), ("free relu", ("relu",)), ("free pooling", ("pooling",)),
+                ("free dropout mask", ("mask",)), ("free dropout", ("dropout",)),
+                ("free relu+pooling+dropout", ("relu", "pooling", "dropout")), ("floor", None))
+
+
+def variants_of(network):
+    """(name, free parts) of the variants timed for ``network`` (``floor``: parts None)."""
+    return CNN_VARIANTS if network == "cnn" else VARIANTS
 STILL_LR = 1e-12  # the weights barely move; not 0, which lets gemm skip the update's product
 WARMUP_STEPS = 100  # StuCrs's matmul plan measures the first 65 calls of each large shape
 
 
 def free_parts(lib):
-    """{part: {book class: the free subclass of its fast implementation}} for ``bias`` and ``relu``."""
-    from stucrs.fast import functions as fast_functions
+    """{part: {book class: the free subclass of its fast implementation}} for ``bias``, ``relu``,
+    ``pooling``, ``mask`` and ``dropout``."""
+    from stucrs.fast import conv as fast_conv, functions as fast_functions
+    from stucrs.utils import get_conv_outsize
 
     F = lib.functions
+    made = {}  # arrays made once per (role, shape, dtype, layout): the free parts hand them out
+
+    def made_once(role, shape, dtype, like_cn):
+        key = (role, shape, dtype, like_cn)
+        if key not in made:
+            made[key] = fast_conv._alloc(shape, dtype, np, like_cn, fill=0)
+        return made[key]
 
     class LinearWithFreeBias(fast_functions.Linear):
         def forward(self, x, W, b=None):
@@ -78,7 +107,38 @@ def free_parts(lib):
         def backward(self, gy):
             return gy
 
-    return {"bias": {F.Linear: LinearWithFreeBias}, "relu": {F.ReLU: FreeReLU}}
+    class FreePooling(fast_conv.Pooling):
+        def forward(self, x):
+            n, c, h, w = x.shape
+            (kh, kw), (sy, sx), (ph, pw) = self.kernel_size, self.stride, self.pad
+            shape = (n, c, get_conv_outsize(h, kh, sy, ph), get_conv_outsize(w, kw, sx, pw))
+            self.x_shape, self.x_cn = x.shape, fast_conv._is_cn(x)
+            return made_once("pooled", shape, x.dtype, self.x_cn)
+
+        def backward(self, gy):
+            return lib.Variable(made_once("pooling grad", self.x_shape, gy.dtype, self.x_cn))
+
+    class DropoutWithFreeMask(fast_functions.Dropout):
+        def forward(self, x):
+            key = ("mask", x.shape, self.dropout_ratio)
+            if key not in made:  # one draw, from a generator of its own (the global one untouched)
+                made[key] = np.random.default_rng(0).random(x.shape) > self.dropout_ratio
+            self.mask = made[key]
+            self.scale = x.dtype.type(1.0 / (1.0 - self.dropout_ratio))
+            y = x * self.mask
+            y *= self.scale
+            return y
+
+    class FreeDropout(fast_functions.Dropout):
+        def forward(self, x):
+            return x
+
+        def backward(self, gy):
+            return gy
+
+    return {"bias": {F.Linear: LinearWithFreeBias}, "relu": {F.ReLU: FreeReLU},
+            "pooling": {lib.functions_conv.Pooling: FreePooling},
+            "mask": {F.Dropout: DropoutWithFreeMask}, "dropout": {F.Dropout: FreeDropout}}
 
 
 @contextmanager
@@ -121,7 +181,8 @@ def _timed_block(step, steps):
 
 
 def measure(adapter, lib, spec, perm, batch_size, rounds, steps, seed):
-    """{variant: [median seconds per step of each round]} for VARIANTS."""
+    """{variant: [median seconds per step of each round]} for the network's variants."""
+    variants = variants_of(spec.name)
     adapter.optimizer.lr = STILL_LR
     stream = _endless_steps(adapter, perm, batch_size)
     fixed_batch = next(iter(adapter._batches(adapter.train_set, batch_size, perm)))  # the first batch
@@ -133,9 +194,9 @@ def measure(adapter, lib, spec, perm, batch_size, rounds, steps, seed):
     for _ in range(WARMUP_STEPS):
         train_step()
     floor_ops.train()
-    per_round = {name: [] for name, _ in VARIANTS}
+    per_round = {name: [] for name, _ in variants}
     for r in range(rounds):
-        for name, parts in (VARIANTS if r % 2 == 0 else VARIANTS[::-1]):
+        for name, parts in (variants if r % 2 == 0 else variants[::-1]):
             if parts is None:
                 per_round[name].append(_timed_block(floor_ops.train, steps))
                 continue
@@ -147,7 +208,7 @@ def measure(adapter, lib, spec, perm, batch_size, rounds, steps, seed):
 def rows_of(per_round, network, rounds, steps):
     med = {name: statistics.median(times) for name, times in per_round.items()}
     rows = []
-    for name, parts in VARIANTS:
+    for name, parts in variants_of(network):
         rows.append(dict(network=network, variant=name,
                          free="" if parts is None else "+".join(parts) or "nothing",
                          per_step_us=med[name] * 1e6, over_floor=med[name] / med["floor"],
@@ -180,7 +241,7 @@ def to_markdown(rows, title, env):
 def run_gap(args):
     from . import adapters
 
-    spec = networks.get_spec(args.network)  # a dense network: the CLI refuses the CNN
+    spec = networks.get_spec(args.network)
     params = resolve_params(args, spec)
     params["epochs"] = 1  # one batch order, walked again and again
     mod = adapters.load("stucrs")

@@ -385,7 +385,7 @@ def gap_args(cfg, network):
 
 
 def gap_targets(cfg, variants):
-    """results/RUN/gap/NETWORK.{csv,md,json} for the configured dense networks that the run trains,
+    """results/RUN/gap/NETWORK.{csv,md,json} for the configured networks that the run trains,
     when StuCrs runs on the CPU."""
     if ("stucrs", "cpu") not in variants:
         return []
