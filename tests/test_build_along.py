@@ -1,4 +1,4 @@
-"""作って確かめる (docs/ja/build/): 学習者がページで作ったクラスが StuCrs と同じ値と勾配を返すか。
+"""作って確かめる (docs/ja/build-along/): 学習者がページで作ったクラスが StuCrs と同じ値と勾配を返すか。
 
 Each build-along page runs as the docs tests run it (all blocks, one namespace, fresh process);
 then ``tests/build_along/checks.py`` runs in that namespace and compares the learner's
@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "docs" / "scripts"))
 import docblocks  # noqa: E402
 
-BUILD = REPO / "docs" / "ja" / "build"
+BUILD = REPO / "docs" / "ja" / "build-along"
 CHECKS = REPO / "tests" / "build_along"
 STAGES = ["stage1", "stage2", "stage3", "stage4"]
 
@@ -55,7 +55,7 @@ def test_learner_classes_match_stucrs(stage):
 @pytest.mark.parametrize("stage", STAGES)
 def test_page_writes_the_books_parts(stage):
     missing = set(WRITES[stage]) - _defined_names(BUILD / f"{stage}.md")
-    assert not missing, f"docs/ja/build/{stage}.md no longer has the learner write {sorted(missing)}"
+    assert not missing, f"docs/ja/build-along/{stage}.md no longer has the learner write {sorted(missing)}"
 
 
 def test_no_stucrs_import_before_the_comparison_on_the_first_pages():
@@ -73,8 +73,8 @@ def test_chapters_link_to_the_build_pages():
     chapters = sorted((REPO / "docs" / "ja").glob("[0-9][0-9]-*.md"))
     linked = set()
     for ch in chapters:
-        linked |= set(re.findall(r"\(build/(stage\d)\.md\)", ch.read_text(encoding="utf-8")))
+        linked |= set(re.findall(r"\(build-along/(stage\d)\.md\)", ch.read_text(encoding="utf-8")))
     assert linked == set(STAGES), f"chapters link to {sorted(linked)}; every build page needs a chapter pointing to it"
     index = (REPO / "docs" / "ja" / "index.md").read_text(encoding="utf-8")
     for stage in STAGES:
-        assert f"build/{stage}.md" in index, f"docs/ja/index.md does not list build/{stage}.md"
+        assert f"build-along/{stage}.md" in index, f"docs/ja/index.md does not list build-along/{stage}.md"

@@ -1,4 +1,4 @@
-"""作って確かめる (docs/ja/build/) の答え合わせ: ページが作ったクラスを StuCrs と比べる。
+"""作って確かめる (docs/ja/build-along/) の答え合わせ: ページが作ったクラスを StuCrs と比べる。
 
 Run inside the namespace of a build-along page, after all its blocks (``docblocks.run_page(...,
 epilogue=...)``): ``check_stageN(ns)`` takes the page's globals and compares the learner's classes
