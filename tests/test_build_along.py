@@ -24,7 +24,7 @@ STAGES = ["stage1", "stage2", "stage3", "stage4"]
 WRITES = {
     "stage1": ["Variable", "Function", "Square", "Exp", "numerical_diff", "as_array"],
     "stage2": ["Variable", "Function", "Config", "using_config", "no_grad", "as_variable",
-               "Add", "Mul", "Neg", "Sub", "Div", "Pow", "Sin", "Cos"],
+               "Add", "Mul", "Neg", "Sub", "Div", "Pow", "Sin", "Cos", "get_dot_graph"],
     "stage3": ["Reshape", "Transpose", "Sum", "BroadcastTo", "SumTo", "MatMul", "Layer", "Linear",
                "Model", "MLP", "Optimizer", "SGD", "SoftmaxCrossEntropy", "Dataset", "DataLoader"],
     "stage4": ["dropout", "im2col_array", "col2im_array", "Im2col", "Col2im", "conv2d", "pooling",

@@ -114,6 +114,14 @@ def check_stage2(ns):
     x = Variable(np.array(2.0))
     (x ** 3).backward()
     assert x.grad.creator is None, "backward() without create_graph=True must not record a graph"
+    # the graph as DOT text: the same text as StuCrs's get_dot_graph on the learner's graph
+    from stucrs.utils import get_dot_graph
+    x, y = Variable(np.array(0.5), name="x"), Variable(np.array(2.0))
+    z = x * y + x / y
+    z.name = "z"
+    for verbose in (True, False):
+        assert ns["get_dot_graph"](z, verbose) == get_dot_graph(z, verbose), \
+            f"get_dot_graph(z, verbose={verbose}) differs from stucrs.utils.get_dot_graph"
     # higher-order derivatives against StuCrs: second of x^4 - 2x^2, third of sin(x) * cos(x)
     for fn_mine, fn_stucrs, order in [(lambda v: v ** 4 - 2 * v ** 2, lambda v: v ** 4 - 2 * v ** 2, 2),
                                       (lambda v: ns["sin"](v) * ns["cos"](v), lambda v: F.sin(v) * F.cos(v), 3)]:
