@@ -65,12 +65,13 @@ CNN_VARIANTS = (("stucrs", ()), ("free relu", ("relu",)), ("free pooling", ("poo
                 ("free dropout mask", ("mask",)), ("free dropout", ("dropout",)),
                 ("free relu+pooling+dropout", ("relu", "pooling", "dropout")), ("floor", None))
 
+STILL_LR = 1e-12  # the weights barely move; not 0, which lets gemm skip the update's product
+WARMUP_STEPS = 100  # StuCrs's matmul plan measures the first 65 calls of each large shape
+
 
 def variants_of(network):
     """(name, free parts) of the variants timed for ``network`` (``floor``: parts None)."""
     return CNN_VARIANTS if network == "cnn" else VARIANTS
-STILL_LR = 1e-12  # the weights barely move; not 0, which lets gemm skip the update's product
-WARMUP_STEPS = 100  # StuCrs's matmul plan measures the first 65 calls of each large shape
 
 
 def free_parts(lib):
