@@ -678,12 +678,18 @@ GAP_VARIANTS = ["stucrs", "free bias", "free relu", "free bias+relu", "free gath
                 "free bias+relu+gather", "floor"]
 
 
+def run_gap(prepared, out, network, train_size, rounds, steps):
+    """``gap`` for ``network`` on the first ``train_size`` examples: (its result, the CSV's rows)."""
+    r = bench(env_python("stucrs"), "gap", "--network", network, "--data", prepared, "--out", out,
+              "--train-size", train_size, "--test-size", 100, "--rounds", rounds, "--steps", steps,
+              "--threads", 2)
+    assert r.returncode == 0, r.stderr[-4000:]
+    return r, list(csv.DictReader(out.open()))
+
+
 def test_gap_times_every_variant_against_the_floor(prepared, tmp_path):
     out = tmp_path / "gap" / "mlp1.csv"
-    r = bench(env_python("stucrs"), "gap", "--network", "mlp1", "--data", prepared, "--out", out,
-              "--train-size", 500, "--test-size", 100, "--rounds", 2, "--steps", 4, "--threads", 2)
-    assert r.returncode == 0, r.stderr[-4000:]
-    rows = list(csv.DictReader(out.open()))
+    r, rows = run_gap(prepared, out, "mlp1", train_size=500, rounds=2, steps=4)
     assert list(rows[0]) == ["network", "variant", "free", "per_step_us", "over_floor", "saving_us",
                              "rounds", "steps"]
     assert [row["variant"] for row in rows] == GAP_VARIANTS
@@ -715,10 +721,7 @@ CNN_GAP_VARIANTS = ["stucrs", "free relu", "free pooling", "free dropout mask", 
 
 def test_gap_of_the_cnn_splits_its_convolution_tail(prepared, tmp_path):
     out = tmp_path / "gap" / "cnn.csv"
-    r = bench(env_python("stucrs"), "gap", "--network", "cnn", "--data", prepared, "--out", out,
-              "--train-size", 300, "--test-size", 100, "--rounds", 1, "--steps", 2, "--threads", 2)
-    assert r.returncode == 0, r.stderr[-4000:]
-    rows = list(csv.DictReader(out.open()))
+    _, rows = run_gap(prepared, out, "cnn", train_size=300, rounds=1, steps=2)
     assert [row["variant"] for row in rows] == CNN_GAP_VARIANTS
     assert [row["free"] for row in rows] == ["nothing", "relu", "pooling", "mask", "dropout",
                                              "relu+pooling+dropout", ""]
