@@ -206,31 +206,24 @@ def _child(spec_path):
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     sys.path.insert(0, spec["repo"])
     ns = {"__name__": "__main__"}
+    units = [(b["index"], b["code"], f"{spec['page']} [python block {b['index']}]") for b in spec["blocks"]]
+    if spec.get("epilogue"):
+        # テストが足すコード: ページのブロックと同じ名前空間で、ページが作ったクラスを調べる
+        units.append((EPILOGUE, spec["epilogue"], f"{spec['page']} [epilogue]"))
     results = []
-    for b in spec["blocks"]:
+    for index, source, name in units:
         buf = io.StringIO()
         err = None
         try:
-            code = compile(b["code"], f"{spec['page']} [python block {b['index']}]", "exec")
+            code = compile(source, name, "exec")
             with contextlib.redirect_stdout(buf):
                 exec(code, ns)
         except BaseException:  # noqa: BLE001 - report everything, including SystemExit
             err = traceback.format_exc()
-        results.append({"index": b["index"], "stdout": buf.getvalue(), "error": err})
+        results.append({"index": index, "stdout": buf.getvalue(), "error": err})
         Path(spec["result"]).write_text(json.dumps(results), encoding="utf-8")
         if err is not None:
-            return
-    if spec.get("epilogue"):
-        # テストが足すコード: ページのブロックと同じ名前空間で、ページが作ったクラスを調べる
-        buf = io.StringIO()
-        err = None
-        try:
-            with contextlib.redirect_stdout(buf):
-                exec(compile(spec["epilogue"], f"{spec['page']} [epilogue]", "exec"), ns)
-        except BaseException:  # noqa: BLE001
-            err = traceback.format_exc()
-        results.append({"index": EPILOGUE, "stdout": buf.getvalue(), "error": err})
-        Path(spec["result"]).write_text(json.dumps(results), encoding="utf-8")
+            break
 
 
 EPILOGUE = -1  # results のキー: run_page(epilogue=...) のコードの結果
