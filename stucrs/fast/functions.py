@@ -134,18 +134,22 @@ class Dropout(F.Dropout):
     """
 
     def forward(self, x):
-        if type(x) is not np.ndarray or x.size <= elementwise.FLAT_BLOCK:
+        if type(x) is not np.ndarray:
             return super().forward(x)
-        mask = np.empty(x.shape, dtype=bool)
-        flat = mask.reshape(-1)
-        for start, stop in elementwise.block_ranges(x.size):
-            np.greater(np.random.rand(stop - start), self.dropout_ratio, out=flat[start:stop])
-        self.mask = mask
+        self.mask = self.draw_mask(x.shape)
         self.scale = x.dtype.type(1.0 / (1.0 - self.dropout_ratio))
         y = np.empty(x.shape, dtype=x.dtype)
-        np.multiply(x, mask, out=y)
+        np.multiply(x, self.mask, out=y)
         y *= self.scale
         return y
+
+    def draw_mask(self, shape):
+        """``np.random.rand(*shape) > dropout_ratio`` (本と同じマスク) を、区切りごとに引いて作る。"""
+        mask = np.empty(shape, dtype=bool)
+        flat = mask.reshape(-1)
+        for start, stop in elementwise.block_ranges(flat.size):
+            np.greater(np.random.rand(stop - start), self.dropout_ratio, out=flat[start:stop])
+        return mask
 
     def backward(self, gy):
         if Config.enable_backprop:

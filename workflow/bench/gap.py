@@ -120,15 +120,11 @@ def free_parts(lib):
             return lib.Variable(made_once("pooling grad", self.x_shape, gy.dtype, self.x_cn))
 
     class DropoutWithFreeMask(fast_functions.Dropout):
-        def forward(self, x):
-            key = ("mask", x.shape, self.dropout_ratio)
+        def draw_mask(self, shape):  # the rest of the step is the real dropout's
+            key = ("mask", shape, self.dropout_ratio)
             if key not in made:  # one draw, from a generator of its own (the global one untouched)
-                made[key] = np.random.default_rng(0).random(x.shape) > self.dropout_ratio
-            self.mask = made[key]
-            self.scale = x.dtype.type(1.0 / (1.0 - self.dropout_ratio))
-            y = x * self.mask
-            y *= self.scale
-            return y
+                made[key] = np.random.default_rng(0).random(shape) > self.dropout_ratio
+            return made[key]
 
     class FreeDropout(fast_functions.Dropout):
         def forward(self, x):
