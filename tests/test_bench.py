@@ -938,3 +938,16 @@ def test_malloc_record_counts_only_mallocs_own_settings(monkeypatch):
     assert record.malloc_info() == "tuned: " + ", ".join("%s=%s" % kv for kv in MALLOC_TUNED_ENV.items())
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.cpu.hwcap_mask=0:glibc.malloc.arena_max=1")
     assert record.malloc_info().startswith("custom: ") and "glibc.malloc.arena_max=1" in record.malloc_info()
+
+
+def test_malloc_environment_replaces_only_mallocs_settings():
+    # the restarted harness gets the wanted malloc variables; other variables and glibc's other
+    # tunables pass through, an inherited malloc setting does not
+    from workflow.bench import cli
+    environ = {"PATH": "/bin", "MALLOC_ARENA_MAX_": "2",
+               "GLIBC_TUNABLES": "glibc.cpu.hwcap_mask=0:glibc.malloc.arena_max=1"}
+    args = cli.build_parser().parse_args(["floor", "--network", "mlp1", "--out", "x.json"])
+    assert cli.malloc_environment(args, environ) == dict(
+        PATH="/bin", GLIBC_TUNABLES="glibc.cpu.hwcap_mask=0", **MALLOC_TUNED_ENV)
+    args.malloc = "default"
+    assert cli.malloc_environment(args, environ) == {"PATH": "/bin", "GLIBC_TUNABLES": "glibc.cpu.hwcap_mask=0"}

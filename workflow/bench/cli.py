@@ -156,12 +156,7 @@ def malloc_environment(args, environ):
                    "floor": lambda: args.library == "numpy",
                    "gap": lambda: True}[args.command]()
     wanted = contract.MALLOC_TUNED_ENV if (numpy_based and args.malloc == "tuned") else {}
-    env = {k: v for k, v in environ.items()
-           if not (k.startswith("MALLOC_") and k.endswith("_")) and k != "GLIBC_TUNABLES"}
-    if "GLIBC_TUNABLES" in environ:  # keep the tunables that are not malloc's
-        rest = ":".join(t for t in environ["GLIBC_TUNABLES"].split(":") if not t.startswith("glibc.malloc."))
-        if rest:
-            env["GLIBC_TUNABLES"] = rest
+    _, env = contract.split_malloc_settings(environ)  # keeps the tunables that are not malloc's
     env.update(wanted)
     return env
 

@@ -1,8 +1,8 @@
 """The benchmark's contract: the names every part agrees on, defined once.
 
 Imported by the Snakefile's rules (``workflow/rules/common.smk``), the harness (``workflow.bench``)
-and the pipeline scripts (``workflow/scripts``). Plain constants only: no NumPy, no framework, so
-that importing it never starts a thread pool or changes the process.
+and the pipeline scripts (``workflow/scripts``). Plain constants and pure functions only: no NumPy,
+no framework, so that importing it never starts a thread pool or changes the process.
 """
 
 SCHEMA_VERSION = 2  # of the result JSON (docs/en/architecture.md, "Benchmark run")
@@ -31,6 +31,23 @@ NUMPY_BASED = ("stucrs", "stucrs-book", "dezero", "numpy", "floor")
 # glibc's own environment variables before the process starts; "default" is glibc's own setting.
 MALLOC_MODES = ("tuned", "default")
 MALLOC_TUNED_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "536870912"}
+
+
+def split_malloc_settings(environ):
+    """(glibc malloc's settings in ``environ``, the rest of it): its ``MALLOC_*_`` variables and the
+    ``glibc.malloc.*`` entries of ``GLIBC_TUNABLES`` (last), apart from everything else."""
+    malloc, rest = {}, {}
+    for key in sorted(environ):
+        if key.startswith("MALLOC_") and key.endswith("_"):
+            malloc[key] = environ[key]
+        elif key != "GLIBC_TUNABLES":
+            rest[key] = environ[key]
+    tunables = [t for t in environ.get("GLIBC_TUNABLES", "").split(":") if t]
+    for target, keep in ((malloc, True), (rest, False)):
+        chosen = [t for t in tunables if t.startswith("glibc.malloc.") == keep]
+        if chosen:
+            target["GLIBC_TUNABLES"] = ":".join(chosen)
+    return malloc, rest
 
 # The CPU timeline CSV written beside every result.
 TIMELINE_COLUMNS = ("t_s", "cpu_percent_core", "cpu_percent_machine", "rss_mb")

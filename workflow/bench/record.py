@@ -340,10 +340,7 @@ def malloc_info():
     """How glibc malloc is set in this process: ``tuned`` (the harness's ``--malloc tuned``: glibc's
     variables of contract.MALLOC_TUNED_ENV), ``default`` (glibc's own), or what else set it."""
     from . import contract
-    preset = {k: os.environ[k] for k in sorted(os.environ) if k.startswith("MALLOC_") and k.endswith("_")}
-    malloc_tunables = [t for t in os.environ.get("GLIBC_TUNABLES", "").split(":") if t.startswith("glibc.malloc.")]
-    if malloc_tunables:
-        preset["GLIBC_TUNABLES"] = ":".join(malloc_tunables)
+    preset, _ = contract.split_malloc_settings(os.environ)
     fast_malloc = sys.modules.get("stucrs.fast.malloc")
     by_call = fast_malloc.malloc_status() if fast_malloc is not None else ""
     if by_call.startswith("tuned"):
