@@ -725,9 +725,14 @@ def test_gap_of_the_cnn_splits_its_convolution_tail(prepared, tmp_path):
     assert [row["variant"] for row in rows] == CNN_GAP_VARIANTS
     assert [row["free"] for row in rows] == ["nothing", "relu", "pooling", "mask", "dropout",
                                              "relu+pooling+dropout", ""]
-    by = {row["variant"]: float(row["per_step_us"]) for row in rows}
-    # with ReLU, pooling and dropout all free, a step does strictly less than the real one
-    assert 0 < by["free relu+pooling+dropout"] < by["stucrs"]
+    by = {row["variant"]: row for row in rows}
+    # each variant was timed and set against the floor of the same process (which is faster is
+    # the benchmark's finding, not the test's: a busy machine may reorder two short blocks)
+    assert float(by["floor"]["over_floor"]) == 1.0 and float(by["stucrs"]["saving_us"]) == 0.0
+    floor_us = float(by["floor"]["per_step_us"])
+    for row in rows:
+        assert float(row["per_step_us"]) > 0
+        assert float(row["over_floor"]) == pytest.approx(float(row["per_step_us"]) / floor_us, rel=1e-3)
     assert out.with_suffix(".md").read_text().startswith("# Gap of StuCrs to the GEMM floor, cnn: batch 128")
 
 

@@ -83,10 +83,11 @@ def free_parts(lib):
     F = lib.functions
     made = {}  # arrays made once per (role, shape, dtype, layout): the free parts hand them out
 
-    def made_once(role, shape, dtype, like_cn):
-        key = (role, shape, dtype, like_cn)
+    def made_once(role, like, shape):
+        """Zeros of ``shape`` in the memory layout of ``like`` (zeros_like keeps it for 4-D)."""
+        key = (role, shape, like.dtype, like.strides)
         if key not in made:
-            made[key] = fast_conv._alloc(shape, dtype, np, like_cn, fill=0)
+            made[key] = np.zeros_like(like, shape=shape)
         return made[key]
 
     class LinearWithFreeBias(fast_functions.Linear):
@@ -113,11 +114,11 @@ def free_parts(lib):
             n, c, h, w = x.shape
             (kh, kw), (sy, sx), (ph, pw) = self.kernel_size, self.stride, self.pad
             shape = (n, c, get_conv_outsize(h, kh, sy, ph), get_conv_outsize(w, kw, sx, pw))
-            self.x_shape, self.x_cn = x.shape, fast_conv._is_cn(x)
-            return made_once("pooled", shape, x.dtype, self.x_cn)
+            self.x_grad = made_once("pooling grad", x, x.shape)
+            return made_once("pooled", x, shape)
 
         def backward(self, gy):
-            return lib.Variable(made_once("pooling grad", self.x_shape, gy.dtype, self.x_cn))
+            return lib.Variable(self.x_grad)
 
     class DropoutWithFreeMask(fast_functions.Dropout):
         def draw_mask(self, shape):  # the rest of the step is the real dropout's
