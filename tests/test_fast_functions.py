@@ -121,6 +121,9 @@ def _ops():
         "conv2d": ([r(2, 3, 7, 7), r(4, 3, 3, 3), r(4)], lambda x, W, b: FC.conv2d(x, W, b, 2, 1)),
         "deconv2d": ([r(2, 3, 4, 4), r(3, 4, 3, 3), r(4)], lambda x, W, b: FC.deconv2d(x, W, b, 2, 1)),
         "pooling": ([r(2, 3, 7, 7)], lambda x: FC.pooling(x, 3, 2, 1)),
+        # ReLU's backward through the pooling's lazy gradient (stucrs.fast.conv.PooledGrad)
+        "conv2d_relu_pooling": ([r(2, 3, 8, 8), r(4, 3, 3, 3)],
+                                lambda x, W: FC.pooling(F.relu(FC.conv2d(x, W)), 2, 2)),
         "average_pooling": ([r(2, 3, 6, 6)], lambda x: FC.average_pooling(x, 2, 2)),
     }
 
@@ -322,3 +325,80 @@ def test_average_pooling_of_integers_is_the_same_in_both_modes(dtype):
         book = FC.average_pooling(x, 2, 2).data
     np.testing.assert_allclose(fast, book)
     assert fast.dtype.kind == "f"
+
+
+# --- ReLU's backward through max pooling (stucrs.fast.conv.PooledGrad) ------------------------
+def _relu_pool_grads(x0, pool_args, monkeypatch=None, fused=True, fast=True, shared=False):
+    """x -> ReLU -> max pooling -> sum(y * c): the gradients of x and of the ReLU's output (kept)."""
+    from stucrs.fast.conv import PooledGrad
+    import stucrs.functions_conv as FC
+    if not fused:  # the ReLU then computes its own backward on the full-size gradient
+        monkeypatch.setattr(PooledGrad, "through_relu", lambda self, relu_output: None)
+    with stucrs.using_config("fast", fast):
+        x = Variable(x0.copy())
+        h = F.relu(x)
+        y = FC.pooling(h, *pool_args)
+        c = np.random.default_rng(7).standard_normal(y.shape).astype(x0.dtype)
+        loss = F.sum(y * c)
+        if shared:  # the ReLU's output is used twice: its gradient is a sum, not the pooling's
+            loss = loss + F.sum(h)
+        loss.backward(retain_grad=True)
+        return x.grad, h.grad.data
+
+
+@pytest.mark.parametrize("pool_args", [(2, 2, 0), (3, 2, 1), (2, 1, 0)])
+@pytest.mark.parametrize("layout", ["c", "cn"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_backward_through_max_pooling_masks_the_small_gradient(pool_args, layout, dtype, monkeypatch):
+    """The ReLU's gradient is the pooling's lazy gradient with the mask put on the pooled gradient:
+    bit for bit what the ReLU's own backward gives, and the book's values."""
+    from stucrs.fast.conv import PooledGrad
+    x0 = _special_values((6, 5, 10, 10), dtype, 3)
+    x0[np.isnan(x0)] = 0.5  # NaN aside (a NaN maximum is not a position's value)
+    x0[:, :, :4, :4] = 0  # windows of ties (ReLU's zeros): the first position takes the gradient
+    if layout == "cn":  # conv2d's output layout: (N, C, H, W) over (C, N, H, W) memory
+        x0 = np.ascontiguousarray(x0.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    gx, gh = _relu_pool_grads(x0, pool_args)
+    assert type(gx) is PooledGrad  # the ReLU did not compute a full-size gradient itself
+    with monkeypatch.context() as m:
+        gx_relu, gh_relu = _relu_pool_grads(x0, pool_args, m, fused=False)
+    assert type(gx_relu) is Variable
+    np.testing.assert_array_equal(gx.data, gx_relu.data)
+    np.testing.assert_array_equal(gh, gh_relu)  # the ReLU's output keeps the pooling's gradient
+    gx_book, gh_book = _relu_pool_grads(x0, pool_args, fast=False)
+    np.testing.assert_array_equal(gx.data, gx_book.data)
+    np.testing.assert_array_equal(gh, gh_book)
+
+
+def test_relu_output_used_twice_gets_the_summed_gradient():
+    """Two gradients reach the ReLU's output: they are added as arrays and the ReLU computes its own
+    backward on the sum (the pooling's gradient alone would be wrong)."""
+    from stucrs.fast.conv import PooledGrad
+    x0 = np.random.default_rng(5).standard_normal((4, 3, 8, 8))
+    gx, gh = _relu_pool_grads(x0, (2, 2, 0), shared=True)
+    assert type(gx) is Variable and type(gx) is not PooledGrad
+    gx_book, gh_book = _relu_pool_grads(x0, (2, 2, 0), fast=False, shared=True)
+    np.testing.assert_array_equal(gx.data, gx_book.data)
+    np.testing.assert_array_equal(gh, gh_book)
+
+
+def test_pooled_gradient_of_another_variable_is_not_used_by_the_relu():
+    """A ReLU whose output is not the pooling's input computes its backward itself."""
+    import stucrs.functions_conv as FC
+    from stucrs.fast.conv import PooledGrad
+    x0 = np.random.default_rng(6).standard_normal((2, 3, 6, 6))
+    x = Variable(x0)
+    h = F.relu(x)
+    y = FC.pooling(h * 2.0, 2, 2)
+    F.sum(y).backward()
+    assert type(x.grad) is Variable
+    expected = np.zeros_like(x0)
+    window = (x0 * 2).reshape(2, 3, 3, 2, 3, 2).transpose(0, 1, 2, 4, 3, 5).reshape(2, 3, 3, 3, 4)
+    first = window.argmax(axis=-1)  # the first maximum of each window
+    onehot = (np.arange(4) == first[..., None]).reshape(2, 3, 3, 3, 2, 2).transpose(0, 1, 2, 4, 3, 5)
+    expected = 2.0 * onehot.reshape(2, 3, 6, 6) * (x0 > 0)
+    np.testing.assert_array_equal(x.grad.data, expected)
+    stale = PooledGrad(y.creator, np.ones(y.shape))
+    assert stale.through_relu(h) is None  # the pooling's input is h * 2, not h
+    stale.data  # noqa: B018 - computed now: nothing is left to mask
+    assert not stale.pending() and stale.through_relu(y.creator.inputs[0]) is None

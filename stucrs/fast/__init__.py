@@ -14,7 +14,8 @@
   - :mod:`stucrs.fast.deferred`: 全結合の重みの勾配 ``x.T @ gy`` を SGD まで後回しにする。
   - :mod:`stucrs.fast.optimizers`: SGD の更新を BLAS の axpy / gemm 1 回で。
   - :mod:`stucrs.fast.blas`, :mod:`stucrs.fast.matmul_plan`, :mod:`stucrs.fast.elementwise`: その道具。
-  - :mod:`stucrs.fast.conv`: 畳み込みとプーリングの速い実装。
+  - :mod:`stucrs.fast.conv`: 畳み込みとプーリングの速い実装 (プーリングの入力の勾配は、読まれるまで
+    作らない。すぐ前の ReLU の逆伝播は小さな勾配にマスクを掛けるだけ)。
   - :mod:`stucrs.fast.malloc`: glibc の malloc の調整 (``import stucrs`` では何もしない。
     使うときは :func:`tune_malloc` を自分で呼ぶ)。
 

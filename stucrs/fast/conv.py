@@ -8,6 +8,8 @@
 * **col は逆伝播で使い回す** (重みの勾配の計算で im2col をやり直さない)。
 * **プーリングは窓の位置についてだけループ** し、キャッシュに収まる大きさに区切って回します。
   計算グラフを作らないとき (``no_grad``) は最大値の位置を求めません。
+* **プーリングの入力の勾配は読まれるまで作らない** (:class:`PooledGrad`)。すぐ前の ReLU の逆伝播は、
+  大きな勾配の代わりに 4 分の 1 の大きさの勾配にマスクを掛けるだけになります。
 * GPU でも同じコードです (``cuda.get_array_module`` で NumPy / CuPy を選びます)。
 
 ここで登録するのは、使う人が作るクラス (Conv2d, Deconv2d, Pooling, AveragePooling) だけです。
@@ -21,6 +23,7 @@ import stucrs.functions as F
 import stucrs.functions_conv as FC
 from stucrs.core import Config
 from stucrs.fast import register
+from stucrs.fast.deferred import LazyGrad
 from stucrs.functions_conv import _check_4d, _check_conv
 from stucrs.utils import get_conv_outsize
 
@@ -292,7 +295,51 @@ class Pooling(FC.Pooling):
         if self.indexes is None:
             raise RuntimeError("pooling: this call ran without a graph (no_grad / enable_backprop=False), "
                                "so the positions of the maxima were not kept; call it with backprop enabled")
-        return Pooling2DGrad(self)(gy)
+        if Config.enable_backprop:  # 高階微分: 本と同じく関数として (その逆伝播も作れる)
+            return Pooling2DGrad(self)(gy)
+        return PooledGrad(self, gy.data)
+
+
+class PooledGrad(LazyGrad):
+    """最大値プーリングの入力の勾配 (窓の最大値の位置にだけ gy を置いた配列) を、読まれるまで作らない。
+
+    プーリングの入力がすぐ前の ReLU の出力なら (ネットワーク ③ の畳み込み → ReLU → プーリング)、
+    ReLU の逆伝播は大きな勾配を作ってマスクを掛ける代わりに、4 分の 1 の大きさの gy にマスクを掛けた
+    PooledGrad を返せます (:meth:`through_relu`)。最大値の位置の ReLU の入力が正かどうかは、
+    プーリングの出力 (= その位置の ReLU の出力) が正かどうかと同じだからです。大きな配列を読み書きする
+    1 回分 (ReLU の逆伝播) がなくなります。値は本の計算とビット単位で同じです (0 の符号を除く)。
+    """
+
+    __slots__ = ("_pool", "_gy")
+
+    def __init__(self, pool, gy):
+        super().__init__(None)
+        self._pool, self._gy = pool, gy
+
+    def pending(self):
+        return self._gy is not None
+
+    def compute(self):
+        return Pooling2DGrad(self._pool).forward(self._gy)
+
+    def release(self):
+        self._pool = self._gy = None
+
+    def through_relu(self, relu_output):
+        """この勾配が ReLU の出力 ``relu_output`` (Variable) のものなら、ReLU の入力の勾配を返す。
+
+        プーリングの入力が ``relu_output`` でないとき、計算済みのとき、プーリングの出力がもう無いときは
+        None (ReLU はふつうに計算する)。
+        """
+        pool = self._pool
+        if pool is None or relu_output is None or pool.inputs[0] is not relu_output:
+            return None
+        pooled = pool.outputs[0]()
+        if pooled is None or pooled.data.dtype.kind != "f":
+            return None
+        xp = cuda.get_array_module(self._gy)
+        gy = _same_layout(self._gy, pool.indexes)  # プーリングの出力と同じ並びで掛ける
+        return PooledGrad(pool, gy * xp.greater(pooled.data, 0))
 
 
 class Pooling2DGrad(FC.Pooling2DGrad):

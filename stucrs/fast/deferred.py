@@ -1,16 +1,55 @@
-"""全結合の重みの勾配 ``x.T @ gy`` を、使うときまで計算しない Variable (第 16 章)。
+"""使うときまで計算しない勾配の Variable (第 16 章)。
 
-SGD (:mod:`stucrs.fast.optimizers`) はこの勾配を読まずに ``W -= lr * (x.T @ gy)`` を BLAS の gemm
-1 回で計算します。勾配の配列を書いて読み直す分のメモリの往復がなくなります。
+* :class:`DeferredGrad`: 全結合の重みの勾配 ``x.T @ gy``。SGD (:mod:`stucrs.fast.optimizers`) は
+  この勾配を読まずに ``W -= lr * (x.T @ gy)`` を BLAS の gemm 1 回で計算します。勾配の配列を書いて
+  読み直す分のメモリの往復がなくなります。
+* :class:`LazyGrad`: その土台。:class:`stucrs.fast.conv.PooledGrad` (最大値プーリングの入力の勾配) も
+  これを使います。
 """
 from stucrs.core import Variable
 
-# Variable の data の入れ物 (__slots__ の記述子)。DeferredGrad は data を property にするので、
+# Variable の data の入れ物 (__slots__ の記述子)。LazyGrad は data を property にするので、
 # 中身はこれで直接読み書きする
 _data_slot = Variable.__dict__["data"]
 
 
-class DeferredGrad(Variable):
+class LazyGrad(Variable):
+    """``data`` が初めて読まれたときに計算される勾配 (計算は子クラスの :meth:`compute`)。
+
+    読む側から見ればふつうの勾配です。計算したら、そのための材料は手放します (:meth:`release`)。
+    """
+
+    __slots__ = ()
+
+    @property
+    def data(self):
+        """勾配の配列 (最初に読まれたときに計算する)。"""
+        value = _data_slot.__get__(self, Variable)
+        if value is None and self.pending():
+            value = self.compute()
+            _data_slot.__set__(self, value)
+            self.release()
+        return value
+
+    @data.setter
+    def data(self, value):
+        _data_slot.__set__(self, value)
+        self.release()  # 差し替えられた配列が勾配になる
+
+    def pending(self):
+        """まだ計算していなければ True。"""
+        raise NotImplementedError
+
+    def compute(self):
+        """勾配の配列を計算して返す。"""
+        raise NotImplementedError
+
+    def release(self):
+        """計算の材料を手放す (このあとは ``pending()`` が False)。"""
+        raise NotImplementedError
+
+
+class DeferredGrad(LazyGrad):
     """``a.T @ b`` の形の勾配。``data`` が初めて読まれたときに計算する。
 
     読む側から見ればふつうの勾配です (``W.grad.data`` はいつ読んでも ``x.T @ gy``)。``a`` は
@@ -27,20 +66,14 @@ class DeferredGrad(Variable):
         super().__init__(None)
         self._a, self._b = a, b
 
-    @property
-    def data(self):
-        """勾配の配列 (最初に読まれたときに ``a.T @ b`` を計算する)。"""
-        value = _data_slot.__get__(self, DeferredGrad)
-        if value is None and self._a is not None:
-            value = self._a.T @ self._b
-            _data_slot.__set__(self, value)
-            self._a = self._b = None
-        return value
+    def pending(self):
+        return self._a is not None
 
-    @data.setter
-    def data(self, value):
-        _data_slot.__set__(self, value)
-        self._a = self._b = None  # 差し替えられた配列が勾配になる
+    def compute(self):
+        return self._a.T @ self._b
+
+    def release(self):
+        self._a = self._b = None
 
     def factors(self):
         """まだ計算していなければ ``(a, b)`` (勾配は ``a.T @ b``)、計算済みなら None。"""

@@ -12,6 +12,7 @@ import stucrs.functions as F
 import stucrs.functions_nn as FNN
 from stucrs.core import Config, Variable, as_array
 from stucrs.fast import register
+from stucrs.fast.conv import PooledGrad
 from stucrs.fast.deferred import DeferredGrad
 from stucrs.fast import elementwise
 from stucrs.fast.matmul_plan import matmul_nt
@@ -77,7 +78,11 @@ class MatMul(F.MatMul):
 
 @register(F.ReLU)
 class ReLU(F.ReLU):
-    """ReLU の速い実装: 順伝播はキャッシュに収まる区切りごと、逆伝播は比較を浮動小数で書く (英語の Performance notes, §13)。"""
+    """ReLU の速い実装: 順伝播はキャッシュに収まる区切りごと、逆伝播は比較を浮動小数で書く (英語の Performance notes, §13)。
+
+    出力がすぐ最大値プーリングに入るときは、逆伝播はプーリングの小さな勾配にマスクを掛けるだけです
+    (:class:`stucrs.fast.conv.PooledGrad`、§19)。
+    """
 
     def forward(self, x):
         flats = None
@@ -95,6 +100,10 @@ class ReLU(F.ReLU):
     def backward(self, gy):
         if Config.enable_backprop:
             return super().backward(gy)
+        if type(gy) is PooledGrad:  # すぐ後ろが最大値プーリング: 小さな勾配にマスクを掛けるだけ
+            gx = gy.through_relu(self.outputs[0]())
+            if gx is not None:
+                return gx
         x, g = self.inputs[0].data, gy.data
         if type(g) is np.ndarray and g.dtype.kind == "f" and type(x) is np.ndarray and x.shape == g.shape:
             # 比較の結果を 1/0 の浮動小数で gx に直接書き、その場で gy を掛ける (bool の一時配列なし)。
