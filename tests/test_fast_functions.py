@@ -398,7 +398,39 @@ def test_pooled_gradient_of_another_variable_is_not_used_by_the_relu():
     onehot = (np.arange(4) == first[..., None]).reshape(2, 3, 3, 3, 2, 2).transpose(0, 1, 2, 4, 3, 5)
     expected = 2.0 * onehot.reshape(2, 3, 6, 6) * (x0 > 0)
     np.testing.assert_array_equal(x.grad.data, expected)
-    stale = PooledGrad(y.creator, np.ones(y.shape))
+    stale = PooledGrad.of(y.creator, np.ones(y.shape))
     assert stale.through_relu(h) is None  # the pooling's input is h * 2, not h
     stale.data  # noqa: B018 - computed now: nothing is left to mask
     assert not stale.pending() and stale.through_relu(y.creator.inputs[0]) is None
+
+
+def test_pooled_gradient_holds_no_reference_cycle_and_pickles_as_its_array():
+    """A leaf's lazy gradient keeps no strong reference to the graph (no cycle: freed by reference
+    counting alone), and pickle / deepcopy give a plain Variable holding the computed array."""
+    import copy
+    import gc
+    import pickle
+    import weakref
+    import stucrs.functions_conv as FC
+    from stucrs.fast.conv import PooledGrad
+    x0 = np.random.default_rng(8).standard_normal((2, 3, 6, 6))
+    gc.disable()
+    try:
+        x = Variable(x0)
+        y = FC.pooling(F.relu(x), 2, 2)
+        pool = weakref.ref(y.creator)
+        F.sum(y).backward()
+        del y
+        assert type(x.grad) is PooledGrad and x.grad.pending()
+        assert pool() is None  # the graph went with its last reference, no collector needed
+    finally:
+        gc.enable()
+    with stucrs.using_config("fast", False):
+        xb = Variable(x0)
+        F.sum(FC.pooling(F.relu(xb), 2, 2)).backward()
+    restored = pickle.loads(pickle.dumps(x.grad))
+    cloned = copy.deepcopy(x)
+    assert type(restored) is Variable and type(cloned.grad) is Variable
+    np.testing.assert_array_equal(restored.data, xb.grad.data)
+    np.testing.assert_array_equal(cloned.grad.data, xb.grad.data)
+    np.testing.assert_array_equal(x.grad.data, xb.grad.data)

@@ -16,6 +16,8 @@
 逆伝播で使う補助のクラスは、このモジュールの中の同じ名前のクラスを直接使います (並びの約束が本の
 クラスと違うため)。
 """
+import weakref
+
 import numpy as np
 
 from stucrs import cuda
@@ -297,7 +299,7 @@ class Pooling(FC.Pooling):
                                "so the positions of the maxima were not kept; call it with backprop enabled")
         if Config.enable_backprop:  # 高階微分: 本と同じく関数として (その逆伝播も作れる)
             return Pooling2DGrad(self)(gy)
-        return PooledGrad(self, gy.data)
+        return PooledGrad.of(self, gy.data)
 
 
 class PooledGrad(LazyGrad):
@@ -308,22 +310,32 @@ class PooledGrad(LazyGrad):
     PooledGrad を返せます (:meth:`through_relu`)。最大値の位置の ReLU の入力が正かどうかは、
     プーリングの出力 (= その位置の ReLU の出力) が正かどうかと同じだからです。大きな配列を読み書きする
     1 回分 (ReLU の逆伝播) がなくなります。値は本の計算とビット単位で同じです (0 の符号を除く)。
+
+    計算グラフへは弱参照しか持ちません (勾配 → プーリング → その入力 → その勾配、の循環参照を作らない)。
     """
 
-    __slots__ = ("_pool", "_gy")
+    __slots__ = ("_scatter", "_gy", "_pool_input", "_pooled")
 
-    def __init__(self, pool, gy):
+    def __init__(self, scatter, gy, pool_input, pooled):
         super().__init__(None)
-        self._pool, self._gy = pool, gy
+        # 窓に戻す計算、プーリングの出力の勾配 (配列)、プーリングの入力と出力の弱参照
+        self._scatter, self._gy, self._pool_input, self._pooled = scatter, gy, pool_input, pooled
+
+    @classmethod
+    def of(cls, pool, gy):
+        """プーリングの関数 ``pool`` の逆伝播の結果を、出力の勾配 ``gy`` (配列) から作る。"""
+        scatter = Pooling2DGrad(pool)
+        scatter.pool = None  # 窓に戻す計算 (forward) だけに使う。プーリングの関数を持ち続けない
+        return cls(scatter, gy, weakref.ref(pool.inputs[0]), pool.outputs[0])
 
     def pending(self):
         return self._gy is not None
 
     def compute(self):
-        return Pooling2DGrad(self._pool).forward(self._gy)
+        return self._scatter.forward(self._gy)
 
     def release(self):
-        self._pool = self._gy = None
+        self._scatter = self._gy = self._pool_input = self._pooled = None
 
     def through_relu(self, relu_output):
         """この勾配が ReLU の出力 ``relu_output`` (Variable) のものなら、ReLU の入力の勾配を返す。
@@ -331,15 +343,14 @@ class PooledGrad(LazyGrad):
         プーリングの入力が ``relu_output`` でないとき、計算済みのとき、プーリングの出力がもう無いときは
         None (ReLU はふつうに計算する)。
         """
-        pool = self._pool
-        if pool is None or relu_output is None or pool.inputs[0] is not relu_output:
+        if self._gy is None or relu_output is None or self._pool_input() is not relu_output:
             return None
-        pooled = pool.outputs[0]()
+        pooled = self._pooled()
         if pooled is None or pooled.data.dtype.kind != "f":
             return None
         xp = cuda.get_array_module(self._gy)
-        gy = _same_layout(self._gy, pool.indexes)  # プーリングの出力と同じ並びで掛ける
-        return PooledGrad(pool, gy * xp.greater(pooled.data, 0))
+        gy = _same_layout(self._gy, self._scatter.indexes)  # プーリングの出力と同じ並びで掛ける
+        return PooledGrad(self._scatter, gy * xp.greater(pooled.data, 0), self._pool_input, self._pooled)
 
 
 class Pooling2DGrad(FC.Pooling2DGrad):

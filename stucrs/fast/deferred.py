@@ -36,6 +36,10 @@ class LazyGrad(Variable):
         _data_slot.__set__(self, value)
         self.release()  # 差し替えられた配列が勾配になる
 
+    def __reduce_ex__(self, protocol):
+        # pickle や copy.deepcopy では、計算したふつうの勾配として写す (計算の材料は持ち込まない)
+        return Variable, (self.data, self.name)
+
     def pending(self):
         """まだ計算していなければ True。"""
         raise NotImplementedError
