@@ -328,8 +328,9 @@ def test_average_pooling_of_integers_is_the_same_in_both_modes(dtype):
 
 
 # --- ReLU's backward through max pooling (stucrs.fast.conv.PooledGrad) ------------------------
-def _relu_pool_grads(x0, pool_args, monkeypatch=None, fused=True, fast=True, shared=False):
-    """x -> ReLU -> max pooling -> sum(y * c): the gradients of x and of the ReLU's output (kept)."""
+def _relu_pool_grads(x0, pool_args, monkeypatch=None, fused=True, fast=True, shared=False, retain=True):
+    """x -> ReLU -> max pooling -> sum(y * c): the gradients of x and of the ReLU's output (kept
+    when ``retain``, else None)."""
     from stucrs.fast.conv import PooledGrad
     import stucrs.functions_conv as FC
     if not fused:  # the ReLU then computes its own backward on the full-size gradient
@@ -342,14 +343,16 @@ def _relu_pool_grads(x0, pool_args, monkeypatch=None, fused=True, fast=True, sha
         loss = F.sum(y * c)
         if shared:  # the ReLU's output is used twice: its gradient is a sum, not the pooling's
             loss = loss + F.sum(h)
-        loss.backward(retain_grad=True)
-        return x.grad, h.grad.data
+        loss.backward(retain_grad=retain)
+        return x.grad, (h.grad.data if retain else None)
 
 
-@pytest.mark.parametrize("pool_args", [(2, 2, 0), (3, 2, 1), (2, 1, 0)])
+@pytest.mark.parametrize("retain", [True, False])
+@pytest.mark.parametrize("pool_args", [(2, 2, 0), (3, 2, 1), (2, 1, 0), (2, 3, 0)])
 @pytest.mark.parametrize("layout", ["c", "cn"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_relu_backward_through_max_pooling_masks_the_small_gradient(pool_args, layout, dtype, monkeypatch):
+def test_relu_backward_through_max_pooling_masks_the_small_gradient(pool_args, layout, dtype, retain,
+                                                                      monkeypatch):
     """The ReLU's gradient is the pooling's lazy gradient with the mask put on the pooled gradient:
     bit for bit what the ReLU's own backward gives, and the book's values."""
     from stucrs.fast.conv import PooledGrad
@@ -358,16 +361,17 @@ def test_relu_backward_through_max_pooling_masks_the_small_gradient(pool_args, l
     x0[:, :, :4, :4] = 0  # windows of ties (ReLU's zeros): the first position takes the gradient
     if layout == "cn":  # conv2d's output layout: (N, C, H, W) over (C, N, H, W) memory
         x0 = np.ascontiguousarray(x0.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
-    gx, gh = _relu_pool_grads(x0, pool_args)
+    gx, gh = _relu_pool_grads(x0, pool_args, retain=retain)
     assert type(gx) is PooledGrad  # the ReLU did not compute a full-size gradient itself
     with monkeypatch.context() as m:
-        gx_relu, gh_relu = _relu_pool_grads(x0, pool_args, m, fused=False)
+        gx_relu, gh_relu = _relu_pool_grads(x0, pool_args, m, fused=False, retain=retain)
     assert type(gx_relu) is Variable
     np.testing.assert_array_equal(gx.data, gx_relu.data)
-    np.testing.assert_array_equal(gh, gh_relu)  # the ReLU's output keeps the pooling's gradient
-    gx_book, gh_book = _relu_pool_grads(x0, pool_args, fast=False)
+    gx_book, gh_book = _relu_pool_grads(x0, pool_args, fast=False, retain=retain)
     np.testing.assert_array_equal(gx.data, gx_book.data)
-    np.testing.assert_array_equal(gh, gh_book)
+    if retain:  # the ReLU's output keeps the pooling's gradient
+        np.testing.assert_array_equal(gh, gh_relu)
+        np.testing.assert_array_equal(gh, gh_book)
 
 
 def test_relu_output_used_twice_gets_the_summed_gradient():
@@ -376,10 +380,69 @@ def test_relu_output_used_twice_gets_the_summed_gradient():
     from stucrs.fast.conv import PooledGrad
     x0 = np.random.default_rng(5).standard_normal((4, 3, 8, 8))
     gx, gh = _relu_pool_grads(x0, (2, 2, 0), shared=True)
-    assert type(gx) is Variable and type(gx) is not PooledGrad
+    assert type(gx) is Variable
     gx_book, gh_book = _relu_pool_grads(x0, (2, 2, 0), fast=False, shared=True)
     np.testing.assert_array_equal(gx.data, gx_book.data)
     np.testing.assert_array_equal(gh, gh_book)
+
+
+def test_two_backward_passes_add_the_pooled_gradients():
+    import stucrs.functions_conv as FC
+    x0 = np.random.default_rng(9).standard_normal((3, 2, 8, 8))
+    grads = []
+    for fast in (True, False):
+        with stucrs.using_config("fast", fast):
+            x = Variable(x0.copy())
+            for scale in (1.0, -2.0):
+                F.sum(FC.pooling(F.relu(x), 2, 2) * scale).backward()
+            grads.append(x.grad)
+    assert type(grads[0]) is Variable  # the sum of the two lazy gradients is an array
+    np.testing.assert_array_equal(grads[0].data, grads[1].data)
+
+
+def test_pooling_of_a_sum_with_the_relu_output_is_not_masked_by_that_relu():
+    """pooling(relu(x) + z): the ReLU gets Add's gradient (the pooling's, passed on unchanged), but
+    the pooling's input is the sum, not the ReLU's output: the ReLU computes its own backward."""
+    import stucrs.functions_conv as FC
+    from stucrs.fast.conv import PooledGrad
+    rng = np.random.default_rng(10)
+    x0, z0 = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((2, 3, 6, 6))
+    out = []
+    for fast in (True, False):
+        with stucrs.using_config("fast", fast):
+            x, z = Variable(x0.copy()), Variable(z0.copy())
+            F.sum(FC.pooling(F.relu(x) + z, 2, 2)).backward()
+            out.append((x.grad, z.grad))
+    (gx, gz), (gx_book, gz_book) = out
+    assert type(gz) is PooledGrad and type(gx) is Variable
+    np.testing.assert_array_equal(gx.data, gx_book.data)
+    np.testing.assert_array_equal(gz.data, gz_book.data)
+
+
+def test_optimizer_hooks_see_the_pooled_gradient_computed_before_any_hook_writes():
+    """A hook that changes gradients in place (the book's WeightDecay style) must not leak into a
+    lazy gradient that shares its array: Add hands the same gradient to both inputs."""
+    import stucrs.functions_conv as FC
+    rng = np.random.default_rng(11)
+    v0, w0 = rng.standard_normal((1, 1, 2, 2)), rng.standard_normal((1, 1, 4, 4))
+
+    def in_place_decay(params):
+        for p in params:
+            p.grad.data += 0.5 * p.data
+
+    out = []
+    for fast in (True, False):
+        with stucrs.using_config("fast", fast):
+            model = stucrs.Model()
+            model.v = stucrs.Parameter(v0.copy())  # registered first: its hook writes first
+            model.w = stucrs.Parameter(w0.copy())
+            opt = O.SGD(lr=1.0).setup(model)
+            opt.add_hook(in_place_decay)
+            F.sum(FC.pooling(model.w, 2, 2) + model.v).backward()
+            opt.update()
+            out.append((model.v.data.copy(), model.w.data.copy()))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1], out[1][1])
 
 
 def test_pooled_gradient_of_another_variable_is_not_used_by_the_relu():
@@ -434,3 +497,20 @@ def test_pooled_gradient_holds_no_reference_cycle_and_pickles_as_its_array():
     np.testing.assert_array_equal(restored.data, xb.grad.data)
     np.testing.assert_array_equal(cloned.grad.data, xb.grad.data)
     np.testing.assert_array_equal(x.grad.data, xb.grad.data)
+
+
+def test_pooling_backward_called_by_hand_after_a_call_without_a_graph():
+    """Input arrays that need no gradient: no graph is kept, and calling backward by hand still gives
+    the scattered gradient (an ordinary Variable, as the book's class gives)."""
+    import stucrs.functions_conv as FC
+    rng = np.random.default_rng(12)
+    x0, gy0 = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((2, 3, 3, 3))
+    grads = []
+    for fast in (True, False):
+        with stucrs.using_config("fast", fast):
+            f = FC.Pooling(2, 2, 0)
+            f(x0)  # a raw array: no graph (no inputs / outputs kept)
+            with stucrs.using_config("enable_backprop", False):
+                grads.append(f.backward(Variable(gy0)))
+    assert type(grads[0]) is Variable
+    np.testing.assert_array_equal(grads[0].data, grads[1].data)

@@ -297,7 +297,9 @@ class Pooling(FC.Pooling):
         if self.indexes is None:
             raise RuntimeError("pooling: this call ran without a graph (no_grad / enable_backprop=False), "
                                "so the positions of the maxima were not kept; call it with backprop enabled")
-        if Config.enable_backprop:  # 高階微分: 本と同じく関数として (その逆伝播も作れる)
+        # 高階微分のとき (本と同じく関数として: その逆伝播も作れる) と、グラフを作らなかった呼び出しの
+        # backward を直接呼んだとき (入力と出力を覚えていない) は、すぐに計算する
+        if Config.enable_backprop or not hasattr(self, "inputs"):
             return Pooling2DGrad(self)(gy)
         return PooledGrad.of(self, gy.data)
 

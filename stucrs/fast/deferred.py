@@ -87,7 +87,11 @@ class DeferredGrad(LazyGrad):
 
 
 def compute_deferred(params):
-    """後回しにした勾配をすべて計算しておく (オプティマイザのフックが勾配を読み書きする前に)。"""
+    """後回しにした勾配 (:class:`LazyGrad`) をすべて計算しておく (オプティマイザのフックが勾配を読み書きする前に)。
+
+    後回しの勾配は、ほかの勾配と配列を共有していることがあります (足し算の逆伝播は同じ勾配を 2 つの入力に
+    渡す)。フックがその配列をその場で書き換える前に計算しておけば、書き換えが混ざりません。
+    """
     for p in params:
-        if type(p.grad) is DeferredGrad:
+        if isinstance(p.grad, LazyGrad):
             p.grad.data  # noqa: B018 - 読むと計算される
