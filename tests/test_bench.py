@@ -687,6 +687,20 @@ def run_gap(prepared, out, network, train_size, rounds, steps):
     return r, list(csv.DictReader(out.open()))
 
 
+def check_rows_against_the_floor(rows, rounds, steps):
+    """Every gap row was timed (rounds x steps) and is set against the floor and StuCrs's real step
+    of the same run: its ratio to the floor and its saving follow from the rows' own times."""
+    by = {row["variant"]: row for row in rows}
+    assert float(by["floor"]["over_floor"]) == 1.0 and float(by["stucrs"]["saving_us"]) == 0.0
+    floor_us = float(by["floor"]["per_step_us"])
+    for row in rows:
+        per_step = float(row["per_step_us"])
+        assert per_step > 0 and row["rounds"] == str(rounds) and row["steps"] == str(steps)
+        assert float(row["over_floor"]) == pytest.approx(per_step / floor_us, rel=1e-3)
+        assert float(row["saving_us"]) == pytest.approx(
+            float(by["stucrs"]["per_step_us"]) - per_step, abs=0.2)
+
+
 def test_gap_times_every_variant_against_the_floor(prepared, tmp_path):
     out = tmp_path / "gap" / "mlp1.csv"
     r, rows = run_gap(prepared, out, "mlp1", train_size=500, rounds=2, steps=4)
@@ -695,15 +709,7 @@ def test_gap_times_every_variant_against_the_floor(prepared, tmp_path):
     assert [row["variant"] for row in rows] == GAP_VARIANTS
     assert [row["free"] for row in rows] == ["nothing", "bias", "relu", "bias+relu", "gather",
                                              "bias+relu+gather", ""]
-    by = {row["variant"]: row for row in rows}
-    assert float(by["floor"]["over_floor"]) == 1.0 and float(by["stucrs"]["saving_us"]) == 0.0
-    floor_us = float(by["floor"]["per_step_us"])
-    for row in rows:
-        per_step = float(row["per_step_us"])
-        assert per_step > 0 and row["rounds"] == "2" and row["steps"] == "4"
-        assert float(row["over_floor"]) == pytest.approx(per_step / floor_us, rel=1e-3)
-        assert float(row["saving_us"]) == pytest.approx(
-            float(by["stucrs"]["per_step_us"]) - per_step, abs=0.2)
+    check_rows_against_the_floor(rows, rounds=2, steps=4)
     md = out.with_suffix(".md").read_text()
     assert md.startswith("# Gap of StuCrs to the GEMM floor, mlp1: batch 100, 2 round(s) of 4 steps")
     assert "| free bias+relu |" in md and md in r.stdout
@@ -725,14 +731,9 @@ def test_gap_of_the_cnn_splits_its_convolution_tail(prepared, tmp_path):
     assert [row["variant"] for row in rows] == CNN_GAP_VARIANTS
     assert [row["free"] for row in rows] == ["nothing", "relu", "pooling", "mask", "dropout",
                                              "relu+pooling+dropout", ""]
-    by = {row["variant"]: row for row in rows}
     # each variant was timed and set against the floor of the same process (which is faster is
     # the benchmark's finding, not the test's: a busy machine may reorder two short blocks)
-    assert float(by["floor"]["over_floor"]) == 1.0 and float(by["stucrs"]["saving_us"]) == 0.0
-    floor_us = float(by["floor"]["per_step_us"])
-    for row in rows:
-        assert float(row["per_step_us"]) > 0
-        assert float(row["over_floor"]) == pytest.approx(float(row["per_step_us"]) / floor_us, rel=1e-3)
+    check_rows_against_the_floor(rows, rounds=1, steps=2)
     assert out.with_suffix(".md").read_text().startswith("# Gap of StuCrs to the GEMM floor, cnn: batch 128")
 
 
