@@ -111,3 +111,18 @@ def test_cpu_cores_figure_has_run_panels_and_averages(tables):
     for label, w in widths.items():
         assert w == pytest.approx(expected[label])
     assert "cores busy" in fig.axes[0].get_ylabel()
+
+
+@pytest.mark.parametrize("networks", [["cnn"], ["mlp1", "cnn"]])
+def test_title_fits_the_figure_and_clears_the_legend(tables, networks):
+    """A one-panel figure is narrower than its title: the title wraps inside the figure and the legend
+    (beside the panels) does not run into it."""
+    runs, ep, tl = tables
+    for make, table in ((fig_mod.training_time, runs), (fig_mod.peak_memory, runs),
+                        (fig_mod.cpu_timeline, tl), (fig_mod.test_accuracy, ep), (fig_mod.cpu_cores, tl)):
+        fig = make(table[table["network"].isin(networks)])
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        title = fig._suptitle.get_window_extent(renderer)
+        assert 0 <= title.x0 and title.x1 <= fig.bbox.width, make.__name__
+        assert not title.overlaps(fig.legends[0].get_window_extent(renderer)), make.__name__

@@ -89,7 +89,13 @@ def _legend(fig, keys, kind):
         else:
             handles.append(Line2D([], [], color=st["color"], linestyle=st["linestyle"], marker="o",
                                   markersize=4, label=label))
-    fig.legend(handles=handles, loc="outside right upper", title="variant", frameon=False)
+    # beside the panels, centred: at the top it would run into a title that spans the figure
+    fig.legend(handles=handles, loc="outside right center", title="variant", frameon=False)
+
+
+def _title(fig, title):
+    """The figure's title, wrapped at the figure's edges (a one-panel figure is narrower than it)."""
+    fig.suptitle(title, fontsize=13, wrap=True)
 
 
 def _repeats_text(runs):
@@ -137,7 +143,7 @@ def bar_with_repeats(runs, value, xlabel, title, fmt="%.2f"):
         ax.set_xlabel(xlabel)
         ax.grid(axis="x", alpha=0.3)
     _legend(fig, keys, "bar")
-    fig.suptitle(title, fontsize=13)
+    _title(fig, title)
     return fig
 
 
@@ -178,7 +184,7 @@ def cpu_timeline(tl):
         ax.set_ylabel("CPU use [% of all cores]")
         ax.set_ylim(0, 105)
     _legend(fig, keys, "line")
-    fig.suptitle(title, fontsize=13)
+    _title(fig, title)
     return fig
 
 
@@ -218,7 +224,7 @@ def cpu_cores(tl):
     ax.set_xlabel("average cores busy (all networks, all repeats)")
     ax.set_title("Average", fontsize=11)
     _legend(fig, keys, "line")
-    fig.suptitle(title + ": over the whole run (first repeat) and on average", fontsize=13)
+    _title(fig, title + ": over the whole run (first repeat) and on average")
     return fig
 
 
@@ -275,7 +281,7 @@ def test_accuracy(ep):
                     transform=ax.transAxes, fontsize=7, va="top", ha="left",
                     bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "#999999"})
     _legend(fig, keys, "line")
-    fig.suptitle(title, fontsize=13)
+    _title(fig, title)
     return fig
 
 
@@ -304,7 +310,7 @@ def gpu_vs_cpu(runs):
         ax.set_title(NETWORK_TITLES.get(net, net), fontsize=11)
         ax.set_xlabel("total wall time [s] (median, whiskers: min–max)")
     _legend(fig, keys, "bar")
-    fig.suptitle(title, fontsize=13)
+    _title(fig, title)
     return fig
 
 
