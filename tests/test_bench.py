@@ -722,7 +722,7 @@ def test_gap_times_every_variant_against_the_floor(prepared, tmp_path):
 
 
 CNN_GAP_VARIANTS = ["stucrs", "free relu", "free pooling", "free dropout mask", "free dropout",
-                    "free relu+pooling+dropout", "floor"]
+                    "free relu+pooling+dropout", "free relu+pooling+scaling", "floor"]
 
 
 def test_gap_of_the_cnn_splits_its_convolution_tail(prepared, tmp_path):
@@ -730,11 +730,14 @@ def test_gap_of_the_cnn_splits_its_convolution_tail(prepared, tmp_path):
     _, rows = run_gap(prepared, out, "cnn", train_size=300, rounds=1, steps=2)
     assert [row["variant"] for row in rows] == CNN_GAP_VARIANTS
     assert [row["free"] for row in rows] == ["nothing", "relu", "pooling", "mask", "dropout",
-                                             "relu+pooling+dropout", ""]
+                                             "relu+pooling+dropout", "relu+pooling+scaling", ""]
     # each variant was timed and set against the floor of the same process (which is faster is
     # the benchmark's finding, not the test's: a busy machine may reorder two short blocks)
     check_rows_against_the_floor(rows, rounds=1, steps=2)
-    assert out.with_suffix(".md").read_text().startswith("# Gap of StuCrs to the GEMM floor, cnn: batch 128")
+    md = out.with_suffix(".md").read_text()
+    assert md.startswith("# Gap of StuCrs to the GEMM floor, cnn: batch 128")
+    bound = "takes less than %.2f × the floor here" % float(rows[-2]["over_floor"])
+    assert "`free relu+pooling+scaling`: " in md and bound in md  # the book mask's bound, stated
 
 
 def test_made_free_cnn_parts_keep_shapes_and_the_global_generator():
@@ -763,6 +766,28 @@ def test_made_free_cnn_parts_keep_shapes_and_the_global_generator():
     assert np.array_equal(a, b) and set(np.unique(a)) == {0.0, 2.0}  # one mask, DeZero's scale
     assert np.array_equal(np.random.rand(3), expected)  # the global generator was not drawn from
     assert dict(fast_variants) == registry
+
+
+def test_made_free_scaling_still_draws_the_books_mask():
+    """``scaling``: dropout returns its input and passes the gradient through, but draws DeZero's
+    mask every call: afterwards the global generator stands where the real dropout leaves it."""
+    import stucrs
+    import stucrs.functions as F
+    from workflow.bench.gap import made_free
+
+    x = np.arange(1.0, 601.0, dtype=np.float32).reshape(4, 150)
+    np.random.seed(3)
+    F.dropout(stucrs.Variable(x), 0.2)  # the real dropout (fast path): one mask of 600 draws
+    after_real = np.random.rand(4)
+    np.random.seed(3)
+    with made_free(types.SimpleNamespace(), stucrs, ("scaling",), None):
+        v = stucrs.Variable(x)
+        y = F.dropout(v, 0.2)
+        assert y.data is x  # no product, no new array
+        y.grad = stucrs.Variable(np.full_like(x, 2.0))  # backward starts from this gradient
+        y.backward()
+        assert np.array_equal(v.grad.data, np.full_like(x, 2.0))  # the gradient passes through
+    assert np.array_equal(np.random.rand(4), after_real)  # the mask was drawn all the same
 
 
 @pytest.mark.parametrize("args, rc, message", [

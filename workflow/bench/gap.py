@@ -24,7 +24,10 @@ For the CNN (``--network cnn``) the parts are those around its convolution:
 * ``free dropout``: dropout and its gradient are the identity;
 * ``free relu+pooling+dropout``: all three: what is left is the convolution's GEMMs and im2col, the
   dense layers, the loss and the update, i.e. about what a perfect fused kernel for the
-  convolution's element-wise tail would still take.
+  convolution's element-wise tail would still take;
+* ``free relu+pooling+scaling``: the same, except that dropout still draws DeZero's mask every step
+  (its multiplications, forward and backward, are free): the least a step can take as long as it
+  keeps the book's mask (same seed, same mask), however its ReLU, pooling and dropout are computed.
 
 The SGD learning rate is set to 1e-12 for all variants: the weights barely move (by 1e-12 times
 the gradient), so that every variant computes on practically the same numbers and a free ReLU
@@ -63,7 +66,8 @@ VARIANTS = (("stucrs", ()), ("free bias", ("bias",)), ("free relu", ("relu",)),
             ("free bias+relu+gather", ("bias", "relu", "gather")), ("floor", None))
 CNN_VARIANTS = (("stucrs", ()), ("free relu", ("relu",)), ("free pooling", ("pooling",)),
                 ("free dropout mask", ("mask",)), ("free dropout", ("dropout",)),
-                ("free relu+pooling+dropout", ("relu", "pooling", "dropout")), ("floor", None))
+                ("free relu+pooling+dropout", ("relu", "pooling", "dropout")),
+                ("free relu+pooling+scaling", ("relu", "pooling", "scaling")), ("floor", None))
 
 STILL_LR = 1e-12  # the weights barely move; not 0, which lets gemm skip the update's product
 WARMUP_STEPS = 100  # StuCrs's matmul plan measures the first 65 calls of each large shape
@@ -76,7 +80,7 @@ def variants_of(network):
 
 def free_parts(lib):
     """{part: {book class: the free subclass of its fast implementation}} for ``bias``, ``relu``,
-    ``pooling``, ``mask`` and ``dropout``."""
+    ``pooling``, ``mask``, ``dropout`` and ``scaling``."""
     from stucrs.fast import conv as fast_conv, functions as fast_functions
     from stucrs.utils import get_conv_outsize
 
@@ -134,9 +138,15 @@ def free_parts(lib):
         def backward(self, gy):
             return gy
 
+    class DropoutWithFreeScaling(FreeDropout):
+        def forward(self, x):  # the book's mask is drawn (the global generator moves on), not used
+            self.draw_mask(x.shape)
+            return x
+
     return {"bias": {F.Linear: LinearWithFreeBias}, "relu": {F.ReLU: FreeReLU},
             "pooling": {lib.functions_conv.Pooling: FreePooling},
-            "mask": {F.Dropout: DropoutWithFreeMask}, "dropout": {F.Dropout: FreeDropout}}
+            "mask": {F.Dropout: DropoutWithFreeMask}, "dropout": {F.Dropout: FreeDropout},
+            "scaling": {F.Dropout: DropoutWithFreeScaling}}
 
 
 @contextmanager
@@ -227,6 +237,12 @@ def to_markdown(rows, title, env):
         saving = "–" if r["variant"] in ("stucrs", "floor") else "%.0f" % r["saving_us"]
         lines.append("| %s | %.0f | %.3f | %s |"
                      % (r["variant"], r["per_step_us"], r["over_floor"], saving))
+    bound = next((r for r in rows if r["free"] == "relu+pooling+scaling"), None)
+    if bound is not None:
+        lines += ["", "`%s`: ReLU, pooling and dropout's products cost nothing, but dropout still "
+                  "draws DeZero's mask: no implementation that keeps the book's mask (same seed, "
+                  "same mask) takes less than %.2f × the floor here."
+                  % (bound["variant"], bound["over_floor"])]
     blas = ", ".join("%s %s (%s)" % (b.get("internal_api"), b.get("version"), b.get("architecture"))
                      for b in env.get("blas") or [] if b.get("user_api") == "blas") or "unknown"
     lines += ["", "StuCrs %s, NumPy %s, BLAS %s, CPU %s, %s thread(s), commit %s; the whole "
