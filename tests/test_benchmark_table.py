@@ -37,13 +37,56 @@ def test_render_and_write_replace_only_the_marked_block(tmp_path):
     (runs / "a.json").write_text(json.dumps({"status": "ok", "environment": {
         "cpu_model": "Test CPU", "cores": 2, "threads": 2}}), encoding="utf-8")
     page = tmp_path / "page.md"
-    page.write_text("before\n" + mod.START + "\nold table\n" + mod.END + "\nafter\n", encoding="utf-8")
+    page.write_text("before\n" + mod.START + "\nold table\n" + mod.END + "\nafter\n" + mod.GAP_START
+                    + mod.GAP_END + "\n", encoding="utf-8")
     mod.main(["--summary", str(tmp_path / "summary.csv"), "--runs", str(runs), "--page", str(page), "--write"])
     text = page.read_text(encoding="utf-8")
-    assert text.startswith("before\n") and text.endswith("\nafter\n") and "old table" not in text
+    assert text.startswith("before\n") and "\nafter\n" in text and "old table" not in text
+    assert "gap の結果" in text.split(mod.GAP_START)[1]  # this run has no gap tables: said so
     assert "| ② 784-1000-1000-10 | stucrs-cpu | 3/3 | 31.50 (30.90–32.40) | 2.77× | 1.33 | 1.07 | 0.9296 | 62.1 | 279 | SkylakeX |" in text
     assert "| 3.68 | – | 0.9296 | 170.0 | 329 | Haswell |" in text
     assert "Test CPU" in text and "2 コア" in text
+
+
+def _gap_csv(path, rows):
+    cols = ["network", "variant", "free", "per_step_us", "over_floor", "saving_us", "rounds", "steps"]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        w.writerows(rows)
+
+
+def test_the_gap_block_is_rendered_from_the_runs_gap_tables(tmp_path):
+    mod = _load()
+    _summary(tmp_path / "summary.csv")
+    gap = tmp_path / "gap"
+    gap.mkdir()
+    _gap_csv(gap / "cnn.csv", [
+        ["cnn", "stucrs", "nothing", 25829.0, 4.968, 0.0, 10, 100],
+        ["cnn", "free pooling", "pooling", 18449.0, 3.549, 7380.0, 10, 100],
+        ["cnn", "free relu+pooling+scaling", "relu+pooling+scaling", 10900.0, 2.0966, 14929.0, 10, 100],
+        ["cnn", "floor", "", 5199.0, 1.0, 20630.0, 10, 100]])
+    _gap_csv(gap / "mlp1.csv", [["mlp1", "free gather", "gather", 1500.0, 1.25, 120.0, 2, 10]])
+    page = tmp_path / "page.md"
+    page.write_text("a\n" + mod.START + "\nold\n" + mod.END + "\nb\n" + mod.GAP_START + "\nold gap\n"
+                    + mod.GAP_END + "\nc\n", encoding="utf-8")
+    mod.main(["--summary", str(tmp_path / "summary.csv"), "--runs", str(tmp_path), "--gap", str(gap),
+              "--page", str(page), "--write"])
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("a\n") and text.endswith("\nc\n") and "old" not in text
+    block = text.split(mod.GAP_START)[1].split(mod.GAP_END)[0]
+    assert block.index("① 784-1000-10") < block.index("③ CNN")  # the networks' order
+    assert "(`gap/cnn.csv`、10 回 × 100 ステップの中央値)" in block
+    assert "| StuCrs (そのまま) | 25.83 | 4.97 | – |" in block
+    assert "| プーリングをただにする | 18.45 | 3.55 | 7.38 |" in block
+    assert "| GEMM 下限 (行列の積だけ) | 5.20 | 1.00 | – |" in block
+    assert "| ミニバッチの取り出しをただにする | 1.50 | 1.25 | 0.12 |" in block
+    assert "GEMM 下限の 2.10 倍より短くなりません" in block  # the bound of the book's mask
+
+
+def test_a_run_without_gap_tables_says_so(tmp_path):
+    mod = _load()
+    assert "gap の結果" in mod.render_gap(tmp_path / "none") and "がありません" in mod.render_gap(tmp_path)
 
 
 def test_missing_summary_is_a_clear_error(tmp_path):
@@ -57,6 +100,7 @@ def test_the_benchmark_page_has_the_block_and_chapter_16_only_links_to_it():
     mod = _load()
     assert mod.PAGE.name == "benchmarks.md"
     assert text.count(mod.START) == 1 and text.count(mod.END) == 1
+    assert text.count(mod.GAP_START) == 1 and text.count(mod.GAP_END) == 1
     ch16 = (ROOT / "docs" / "ja" / "16-performance.md").read_text(encoding="utf-8")
     assert mod.START not in ch16 and "(benchmarks.md)" in ch16
     assert "| ネットワーク |" not in ch16  # no run table in the chapter
