@@ -159,7 +159,7 @@ def fake_result(out, network="mlp1", framework="stucrs", device="cpu", repeat=0,
                         "blas": [{"internal_api": "openblas", "num_threads": 2,
                                   "architecture": kernel}],
                         "cpu_model": "test CPU", "cores": 2, "threads": 2,
-                        "git_commit": "0123456789abcdef0123456789abcdef01234567",
+                        "git_commit": "0123456789abcdef0123456789abcdef01234567", "git_dirty": False,
                         "data_sha256": {}, "hostname": "test", "platform": "Linux"},
     }
     out.write_text(json.dumps(res, indent=2), encoding="utf-8")

@@ -39,7 +39,8 @@ METRIC_KEYS = {"wall_time_s", "epoch_times_s", "time_to_first_batch_s", "cpu_use
                "cpu_time_s", "peak_rss_mb", "train_loss", "train_acc", "test_loss", "test_acc",
                "paired_floor_epoch_s", "over_paired_floor", "start_unix_s", "end_unix_s"}
 ENV_KEYS = {"python", "framework_version", "numpy", "blas", "openblas_kernel", "malloc", "blas_update", "matmul_plan",
-            "stucrs_fast", "cpu_model", "cores", "threads", "git_commit", "data_sha256", "hostname", "platform"}
+            "stucrs_fast", "cpu_model", "cores", "threads", "git_commit", "git_dirty", "data_sha256", "hostname",
+            "platform"}
 PARAM_KEYS = {"epochs", "batch_size", "lr", "train_size", "test_size", "seed", "threads"}
 TOP_KEYS = {"schema_version", "job", "status", "message", "params", "metrics", "timeline_csv",
             "environment"}
@@ -123,6 +124,7 @@ def check_result(res, out, framework, network, epochs):
     assert set(env) == ENV_KEYS
     assert env["framework_version"] and env["numpy"] and env["python"].startswith("3.")
     assert env["threads"] == 2 and env["cores"] >= 1 and env["git_commit"]
+    assert env["git_dirty"] in (True, False)  # this checkout is a git repository
     assert set(env["data_sha256"]) == set(bench_data.MNIST_SHA256)
     assert isinstance(env["blas"], list)
     assert env["openblas_kernel"]["mode"] == "auto" and env["openblas_kernel"]["why"]
@@ -210,6 +212,22 @@ def test_gemm_floor_shapes():
     cnn = gemm_shapes(networks.get_spec("cnn"), 128)
     assert cnn[:2] == [("fwd", 128 * 26 * 26, 9, 32), ("grad_W", 9, 128 * 26 * 26, 32)]
     assert ("grad_x", 128, 128, 5408) in cnn
+
+
+def test_git_dirty_tells_changed_tracked_files_from_untracked_ones(tmp_path):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    assert record.git_dirty(tmp_path) is None and record.git_commit(tmp_path) == "unknown"  # no repo
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", "code.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "code")
+    assert record.git_dirty(tmp_path) is False and len(record.git_commit(tmp_path)) == 40
+    (tmp_path / "results.csv").write_text("a\n")  # an untracked output does not count
+    assert record.git_dirty(tmp_path) is False
+    (tmp_path / "code.py").write_text("x = 2\n")  # the code the run used is not the commit's
+    assert record.git_dirty(tmp_path) is True
 
 
 def test_atomic_write_leaves_nothing_when_interrupted(tmp_path):

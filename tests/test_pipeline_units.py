@@ -102,6 +102,24 @@ def test_aggregate_summary(results, tmp_path):
                   "GEMM floor (CPU)"):
         assert md.count("| %s |" % label) == 2, label
     assert "5.00 (4.00–6.00)" in md
+    # where and from what code: every run was on one machine, from one clean commit
+    assert md.rstrip().endswith("Measured on test CPU (2 cores, 2 threads); code: commit 0123456789ab.")
+
+
+def test_the_summary_names_every_machine_and_commit_and_changed_code(tmp_path):
+    agg = load_script("aggregate")
+    paths = []
+    for repeat, (cpu, commit, dirty) in enumerate([("CPU A", "a" * 40, False), ("CPU B", "b" * 40, True),
+                                                   ("CPU A", "a" * 40, False)]):
+        p = fake_result(tmp_path / ("mlp1-stucrs-cpu-r%d.json" % repeat), repeat=repeat)
+        res = json.loads(p.read_text())
+        res["environment"].update(cpu_model=cpu, git_commit=commit, git_dirty=dirty)
+        p.write_text(json.dumps(res))
+        paths.append(str(p))
+    agg.main(paths, [], tmp_path / "s.csv", tmp_path / "s.md", tmp_path / "s.html")
+    line = ("Measured on CPU A (2 cores, 2 threads); CPU B (2 cores, 2 threads); code: commit "
+            "aaaaaaaaaaaa, bbbbbbbbbbbb with uncommitted changes.")
+    assert line in (tmp_path / "s.md").read_text() and line in (tmp_path / "s.html").read_text()
 
 
 def test_aggregate_without_dezero_or_floor(tmp_path):
@@ -202,6 +220,7 @@ def test_track_idempotent_then_replaced(track_mod, tmp_path, monkeypatch):
     tags = run.data.tags
     assert tags["job_id"] == "mlp1-stucrs-cpu-r0" and tags["network"] == "mlp1"
     assert tags["repeat"] == "0" and tags["device"] == "cpu" and tags["git_commit"]
+    assert tags["git_dirty"] == "false"  # a run from changed code says so beside its commit
     assert tags["env.cpu_model"] == "test CPU"
     assert "env.blas" not in tags and "env.data_sha256" not in tags  # blobs live in environment.json
     assert tags["mlflow.source.git.commit"] and tags["mlflow.source.name"] and tags["mlflow.user"]

@@ -248,7 +248,8 @@ def to_markdown(rows, title, env):
     lines += ["", "StuCrs %s, NumPy %s, BLAS %s, CPU %s, %s thread(s), commit %s; the whole "
               "environment is in the JSON beside this file."
               % (env.get("framework_version"), env.get("numpy"), blas, env.get("cpu_model"),
-                 env.get("threads"), (env.get("git_commit") or "unknown")[:12])]
+                 env.get("threads"), (env.get("git_commit") or "unknown")[:12]
+                 + (" with uncommitted changes" if env.get("git_dirty") else ""))]
     return "\n".join(lines) + "\n"
 
 

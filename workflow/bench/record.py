@@ -320,6 +320,18 @@ def git_commit(root=REPO_ROOT):
     return commit if out.returncode == 0 and commit else "unknown"
 
 
+def git_dirty(root=REPO_ROOT):
+    """True where tracked files differ from the recorded commit (the run's code is not that commit's
+    alone), False where they do not, None where git cannot tell. Untracked and ignored files
+    (results/, resources/, environments) do not count."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=str(root),
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
+
+
 _BLAS_KEYS = ("user_api", "internal_api", "prefix", "version", "num_threads", "threading_layer",
               "architecture", "filepath")
 
@@ -396,6 +408,7 @@ def environment(framework_version, threads, data_sha256):
         "cores": available_cores(),
         "threads": threads,
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "data_sha256": data_sha256 or {},
         "hostname": socket.gethostname(),
         "platform": platform.platform(),

@@ -121,7 +121,23 @@ def table_rows(df):
     return rows
 
 
-def to_markdown(df, n_results, run_name="default", smoke_test=False):
+def provenance(results):
+    """Where and from what code the runs were measured, from their recorded environments: the CPU
+    (cores, threads) and the git commit, flagged where tracked files had uncommitted changes. A run
+    made of several machines or commits lists each, so that it cannot pass for one."""
+    envs = [r.get("environment") or {} for r in results]
+    envs = [e for e in envs if e]
+    if not envs:
+        return ""
+    machines = sorted({"%s (%s cores, %s threads)" % (e.get("cpu_model") or "unknown CPU",
+                                                      e.get("cores", "?"), e.get("threads", "?"))
+                       for e in envs})
+    commits = sorted({(e.get("git_commit") or "unknown")[:12]
+                      + (" with uncommitted changes" if e.get("git_dirty") else "") for e in envs})
+    return "Measured on %s; code: commit %s." % ("; ".join(machines), ", ".join(commits))
+
+
+def to_markdown(df, n_results, run_name="default", smoke_test=False, measured=""):
     lines = ["# Benchmark summary", ""]
     if smoke_test:
         lines += ["> **" + SMOKE_BANNER.format(run=run_name) + "**", ""]
@@ -130,11 +146,12 @@ def to_markdown(df, n_results, run_name="default", smoke_test=False):
               "| " + " | ".join("---:" if i in RIGHT else "---" for i in range(len(HEADERS))) + " |"]
     for cells in table_rows(df):
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "%d result file(s). Machine-readable: `results/%s/summary.csv`." % (n_results, run_name), ""]
+    lines += ["", "%d result file(s). Machine-readable: `results/%s/summary.csv`." % (n_results, run_name)
+              + (" " + measured if measured else ""), ""]
     return "\n".join(lines)
 
 
-def to_html(df, n_results, run_name="default", smoke_test=False):
+def to_html(df, n_results, run_name="default", smoke_test=False, measured=""):
     """A standalone HTML page with the summary table (shown as a table in the Snakemake report)."""
     from html import escape
 
@@ -155,19 +172,20 @@ def to_html(df, n_results, run_name="default", smoke_test=False):
             ".smoke{background:#fff3cd;border:1px solid #e0b000;padding:6px}"
             "</style></head><body>\n<h1>Benchmark summary: %s</h1>\n%s\n<p>%s</p>\n"
             "<table id=\"summary\">\n<thead>%s</thead>\n<tbody>\n%s\n</tbody></table>\n"
-            "<p>%d result file(s). Machine-readable: results/%s/summary.csv.</p>\n</body></html>\n"
+            "<p>%d result file(s). Machine-readable: results/%s/summary.csv.%s</p>\n</body></html>\n"
             % (escape(run_name), escape(run_name), banner, escape(INTRO), row(HEADERS, "th"), body,
-               n_results, escape(run_name)))
+               n_results, escape(run_name), " " + escape(measured) if measured else ""))
 
 
 def main(run_paths, floor_paths, csv_out, md_out, html_out=None, run_name="default", smoke_test=False):
     results = [load_result(p) for p in run_paths]
     floors = [load_result(p) for p in floor_paths]
     df = summarise(results, floors)
+    measured = provenance(results + floors)
     atomic_write_text(csv_out, df.to_csv(index=False, float_format="%.6g"))
-    atomic_write_text(md_out, to_markdown(df, len(results), run_name, smoke_test))
+    atomic_write_text(md_out, to_markdown(df, len(results), run_name, smoke_test, measured))
     if html_out:
-        atomic_write_text(html_out, to_html(df, len(results), run_name, smoke_test))
+        atomic_write_text(html_out, to_html(df, len(results), run_name, smoke_test, measured))
     print("summary: %d rows from %d runs and %d floor runs -> %s, %s"
           % (len(df), len(results), len(floors), csv_out, md_out))
 

@@ -439,6 +439,8 @@ def _track_locked(client, res, result_path, marker_path, experiment, uri, artifa
         tags["message"] = str(res["message"])[:5000]
     if env.get("git_commit"):
         tags["mlflow.source.git.commit"] = str(env["git_commit"])
+    if env.get("git_dirty") is not None:  # true: the code had changes not in that commit
+        tags["git_dirty"] = "true" if env["git_dirty"] else "false"
     tags.update(_short_env_tags(env))
     if stale:
         tags["replaces"] = ",".join(r.info.run_id for r in stale)
