@@ -6,10 +6,12 @@ A framework whose environment is missing is skipped with that reason; CI builds 
 """
 
 import csv
+import inspect
 import json
 import math
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -124,7 +126,9 @@ def check_result(res, out, framework, network, epochs):
     assert set(env) == ENV_KEYS
     assert env["framework_version"] and env["numpy"] and env["python"].startswith("3.")
     assert env["threads"] == 2 and env["cores"] >= 1 and env["git_commit"]
-    assert env["git_dirty"] in (True, False)  # this checkout is a git repository
+    # the code it ran: a commit and whether tracked files differed (None only without git)
+    assert env["git_dirty"] is True or env["git_dirty"] is False or (
+        env["git_dirty"] is None and env["git_commit"] == "unknown")
     assert set(env["data_sha256"]) == set(bench_data.MNIST_SHA256)
     assert isinstance(env["blas"], list)
     assert env["openblas_kernel"]["mode"] == "auto" and env["openblas_kernel"]["why"]
@@ -214,20 +218,55 @@ def test_gemm_floor_shapes():
     assert ("grad_x", 128, 128, 5408) in cnn
 
 
-def test_git_dirty_tells_changed_tracked_files_from_untracked_ones(tmp_path):
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_dirty_tells_changed_tracked_files_from_untracked_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))  # no repository above
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        monkeypatch.delenv(name, raising=False)
+
     def git(*args):
-        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false",
+                        *args], cwd=tmp_path, check=True, capture_output=True)
 
     assert record.git_dirty(tmp_path) is None and record.git_commit(tmp_path) == "unknown"  # no repo
     git("init", "-q")
     (tmp_path / "code.py").write_text("x = 1\n")
     git("add", "code.py")
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "code")
+    git("commit", "-qm", "code")
     assert record.git_dirty(tmp_path) is False and len(record.git_commit(tmp_path)) == 40
     (tmp_path / "results.csv").write_text("a\n")  # an untracked output does not count
     assert record.git_dirty(tmp_path) is False
     (tmp_path / "code.py").write_text("x = 2\n")  # the code the run used is not the commit's
     assert record.git_dirty(tmp_path) is True
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))  # git missing: unknown, not clean
+    assert record.git_dirty(tmp_path) is None and record.git_commit(tmp_path) == "unknown"
+
+
+def test_a_run_records_the_code_it_started_with(monkeypatch):
+    """The git state is read once, when the harness starts (cli.main), not when the result is
+    written: a file changed or a commit made during a long run does not show in its record."""
+    from workflow.bench import cli
+
+    current = ["a" * 40, False]
+    monkeypatch.setattr(record, "_SOURCE", {})
+    monkeypatch.setattr(record, "git_commit", lambda root=None: current[0])
+    monkeypatch.setattr(record, "git_dirty", lambda root=None: current[1])
+    assert record.source_at_start() == {"git_commit": "a" * 40, "git_dirty": False}
+    current[:] = ["b" * 40, True]  # a commit, then an edit, while the run trains
+    env = record.environment("0", 2, {})
+    assert (env["git_commit"], env["git_dirty"]) == ("a" * 40, False)
+    assert "record.source_at_start()" in inspect.getsource(cli.main)  # the harness reads it first
+
+
+def test_source_label_names_the_commit_and_its_state():
+    from workflow.bench.contract import source_label
+
+    commit = "0123456789abcdef"
+    assert source_label({"git_commit": commit, "git_dirty": False}) == "0123456789ab"
+    assert source_label({"git_commit": commit, "git_dirty": True}) == "0123456789ab with uncommitted changes"
+    assert source_label({"git_commit": commit, "git_dirty": None}) == "0123456789ab (changes unknown)"
+    assert source_label({"git_commit": commit}) == "0123456789ab (changes unknown)"  # older results
+    assert source_label({}) == "unknown (changes unknown)"
 
 
 def test_atomic_write_leaves_nothing_when_interrupted(tmp_path):
@@ -740,7 +779,7 @@ def test_gap_times_every_variant_against_the_floor(prepared, tmp_path):
 
 
 CNN_GAP_VARIANTS = ["stucrs", "free relu", "free pooling", "free dropout mask", "free dropout",
-                    "free relu+pooling+dropout", "free relu+pooling+scaling", "floor"]
+                    "free relu+pooling+dropout", "free relu+pooling+masking", "floor"]
 
 
 def test_gap_of_the_cnn_splits_its_convolution_tail(prepared, tmp_path):
@@ -748,14 +787,16 @@ def test_gap_of_the_cnn_splits_its_convolution_tail(prepared, tmp_path):
     _, rows = run_gap(prepared, out, "cnn", train_size=300, rounds=1, steps=2)
     assert [row["variant"] for row in rows] == CNN_GAP_VARIANTS
     assert [row["free"] for row in rows] == ["nothing", "relu", "pooling", "mask", "dropout",
-                                             "relu+pooling+dropout", "relu+pooling+scaling", ""]
+                                             "relu+pooling+dropout", "relu+pooling+masking", ""]
     # each variant was timed and set against the floor of the same process (which is faster is
     # the benchmark's finding, not the test's: a busy machine may reorder two short blocks)
     check_rows_against_the_floor(rows, rounds=1, steps=2)
     md = out.with_suffix(".md").read_text()
     assert md.startswith("# Gap of StuCrs to the GEMM floor, cnn: batch 128")
-    bound = "takes less than %.2f × the floor here" % float(rows[-2]["over_floor"])
-    assert "`free relu+pooling+scaling`: " in md and bound in md  # the book mask's bound, stated
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert doc["mask_bound"] == doc["rows"][-2] and doc["mask_bound"]["variant"] == CNN_GAP_VARIANTS[-2]
+    bound = "it takes about %.2f × the floor or more here" % doc["mask_bound"]["over_floor"]
+    assert "`free relu+pooling+masking`: " in md and bound in md  # the book mask's bound, stated
 
 
 def test_made_free_cnn_parts_keep_shapes_and_the_global_generator():
@@ -786,8 +827,8 @@ def test_made_free_cnn_parts_keep_shapes_and_the_global_generator():
     assert dict(fast_variants) == registry
 
 
-def test_made_free_scaling_still_draws_the_books_mask():
-    """``scaling``: dropout returns its input and passes the gradient through, but draws DeZero's
+def test_made_free_masking_still_draws_the_books_mask():
+    """``masking``: dropout returns its input and passes the gradient through, but draws DeZero's
     mask every call: afterwards the global generator stands where the real dropout leaves it."""
     import stucrs
     import stucrs.functions as F
@@ -798,7 +839,7 @@ def test_made_free_scaling_still_draws_the_books_mask():
     F.dropout(stucrs.Variable(x), 0.2)  # the real dropout (fast path): one mask of 600 draws
     after_real = np.random.rand(4)
     np.random.seed(3)
-    with made_free(types.SimpleNamespace(), stucrs, ("scaling",), None):
+    with made_free(types.SimpleNamespace(), stucrs, ("masking",), None):
         v = stucrs.Variable(x)
         y = F.dropout(v, 0.2)
         assert y.data is x  # no product, no new array
@@ -840,7 +881,6 @@ def test_gap_needs_a_full_batch_and_writes_nothing(prepared, tmp_path):
 def test_made_free_replaces_the_parts_through_the_seam_and_restores_them():
     """The gap's free parts go in through stucrs.fast.replaced (no StuCrs name is patched) and
     the fixed batch through the harness's own adapter; all is back after the block, even on error."""
-    import inspect
 
     import stucrs
     import stucrs.functions as F

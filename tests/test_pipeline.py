@@ -130,7 +130,7 @@ def test_gap_splits_each_network(work):
     variants = {"mlp1": ["stucrs", "free bias", "free relu", "free bias+relu", "free gather",
                          "free bias+relu+gather", "floor"],
                 "cnn": ["stucrs", "free relu", "free pooling", "free dropout mask", "free dropout",
-                        "free relu+pooling+dropout", "free relu+pooling+scaling", "floor"]}
+                        "free relu+pooling+dropout", "free relu+pooling+masking", "floor"]}
     for net, batch in (("mlp1", 100), ("cnn", 128)):
         rows = list(csv.DictReader((gap / ("%s.csv" % net)).open()))
         assert [r["variant"] for r in rows] == variants[net]

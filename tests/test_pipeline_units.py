@@ -122,6 +122,21 @@ def test_the_summary_names_every_machine_and_commit_and_changed_code(tmp_path):
     assert line in (tmp_path / "s.md").read_text() and line in (tmp_path / "s.html").read_text()
 
 
+@pytest.mark.parametrize("dirty, tag", [(False, "false"), (True, "true"), (None, None)])
+def test_source_tags_say_whether_the_code_was_the_commits(dirty, tag):
+    track_mod = load_script("track")
+    tags = track_mod.source_tags({"git_commit": "ab" * 20, "git_dirty": dirty})
+    assert tags["mlflow.source.git.commit"] == "ab" * 20 and tags.get("git_dirty") == tag
+    assert track_mod.source_tags({}) == {}  # an older result without the fields: no tags
+
+
+def test_the_summary_names_no_machine_without_environments(tmp_path):
+    agg = load_script("aggregate")
+    assert agg.provenance([{"environment": {}}, {}]) == ""
+    assert agg.provenance([{"environment": {"cpu_model": "X", "cores": None, "threads": 2}}]) == (
+        "Measured on X (? cores, 2 threads); code: commit unknown (changes unknown).")
+
+
 def test_aggregate_without_dezero_or_floor(tmp_path):
     agg = load_script("aggregate")
     p = fake_result(tmp_path / "mlp1-torch-cpu-r0.json", framework="torch")
@@ -220,7 +235,7 @@ def test_track_idempotent_then_replaced(track_mod, tmp_path, monkeypatch):
     tags = run.data.tags
     assert tags["job_id"] == "mlp1-stucrs-cpu-r0" and tags["network"] == "mlp1"
     assert tags["repeat"] == "0" and tags["device"] == "cpu" and tags["git_commit"]
-    assert tags["git_dirty"] == "false"  # a run from changed code says so beside its commit
+    assert tags["git_dirty"] == "false"  # a run from changed code says so beside its commit (below)
     assert tags["env.cpu_model"] == "test CPU"
     assert "env.blas" not in tags and "env.data_sha256" not in tags  # blobs live in environment.json
     assert tags["mlflow.source.git.commit"] and tags["mlflow.source.name"] and tags["mlflow.user"]

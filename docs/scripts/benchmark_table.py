@@ -4,7 +4,7 @@ Renders the benchmark page's table from a pipeline run's ``results/<run_name>/su
 (written by ``bash scripts/run.sh``) and, with ``--write``, replaces the block between the markers
 ``<!-- benchmark-table:start -->`` and ``<!-- benchmark-table:end -->`` in ``docs/ja/benchmarks.md``
 (chapter 16 links to that page); likewise the block ``<!-- gap-table:start -->`` ...
-``<!-- gap-table:end -->`` from the same run's ``gap/<network>.csv`` (what StuCrs's step spends above
+``<!-- gap-table:end -->`` from the same run's ``gap/<network>.json`` (what StuCrs's step spends above
 the GEMM floor). The numbers always come from a pipeline run, never by hand.
 
     python docs/scripts/benchmark_table.py                 # print the table of results/default
@@ -28,16 +28,16 @@ NETWORK_NAMES = {"mlp1": "① 784-1000-10", "mlp2": "② 784-1000-1000-10", "cnn
 # what each variant of the gap harness (workflow/bench/gap.py) leaves out of StuCrs's step
 GAP_VARIANT_NAMES = {
     "stucrs": "StuCrs (そのまま)",
-    "free bias": "バイアスの計算をただにする",
-    "free relu": "ReLU をただにする",
-    "free bias+relu": "バイアスと ReLU をただにする",
-    "free gather": "ミニバッチの取り出しをただにする",
-    "free bias+relu+gather": "バイアス・ReLU・取り出しをただにする",
-    "free pooling": "プーリングをただにする",
-    "free dropout mask": "ドロップアウトのマスクを引かない",
-    "free dropout": "ドロップアウトをただにする",
-    "free relu+pooling+dropout": "ReLU・プーリング・ドロップアウトをただにする",
-    "free relu+pooling+scaling": "ReLU・プーリング・ドロップアウトの積をただにする (マスクは本と同じに引く)",
+    "free bias": "バイアスの計算を省く",
+    "free relu": "ReLU を省く",
+    "free bias+relu": "バイアスと ReLU を省く",
+    "free gather": "ミニバッチの取り出しを省く",
+    "free bias+relu+gather": "バイアス・ReLU・取り出しを省く",
+    "free pooling": "プーリングを省く",
+    "free dropout mask": "ドロップアウトのマスクを毎回は作らない (1 回作って使い回す)",
+    "free dropout": "ドロップアウトを省く",
+    "free relu+pooling+dropout": "ReLU・プーリング・ドロップアウトを省く",
+    "free relu+pooling+masking": "ReLU・プーリングと、マスクを掛ける計算を省く (マスクは本と同じように作る)",
     "floor": "GEMM 下限 (行列の積だけ)",
 }
 
@@ -73,7 +73,8 @@ def _machine(runs_dir):
 
 
 def render(summary_csv, runs_dir):
-    rows = list(csv.DictReader(open(summary_csv, encoding="utf-8")))
+    with open(summary_csv, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
     if not rows:
         raise SystemExit(f"{summary_csv} holds no rows: run the pipeline first (bash scripts/run.sh)")
     cpu, cores, threads, date = _machine(runs_dir)
@@ -97,45 +98,60 @@ def render(summary_csv, runs_dir):
     return "\n".join(lines)
 
 
+def _gap_table(json_path):
+    """The Markdown of one network's gap result (``gap/<network>.json``, written by the pipeline's
+    ``gap`` job): its rows and, for the CNN, the bound of drawing the book's dropout mask."""
+    try:
+        doc = json.loads(Path(json_path).read_text(encoding="utf-8"))
+        rows = doc["rows"]
+        cells = [(GAP_VARIANT_NAMES.get(r["variant"], r["variant"]), r["variant"],
+                  float(r["per_step_us"]), float(r["over_floor"]), float(r["saving_us"]))
+                 for r in rows]
+        rounds, steps = rows[0]["rounds"], rows[0]["steps"]
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as e:
+        raise SystemExit(f"{json_path} is not a gap result with rows ({type(e).__name__}: {e}): "
+                         "run the pipeline's gap job again (bash scripts/run.sh)")
+    network = doc.get("network") or Path(json_path).stem
+    lines = [f"**{NETWORK_NAMES.get(network, network)}** (`gap/{Path(json_path).name}`、"
+             f"{rounds} 回 × {steps} ステップの中央値)", "",
+             "| 1 ステップの中身 | 1 ステップ [ms] | GEMM 下限比 | StuCrs より短くなった時間 [ms] |",
+             "| --- | ---: | ---: | ---: |"]
+    for label, variant, per_step_us, over_floor, saving_us in cells:
+        saved = "–" if variant in ("stucrs", "floor") else _f(saving_us / 1e3, ".2f")
+        lines.append(f"| {label} | {_f(per_step_us / 1e3, '.2f')} | {_f(over_floor, '.2f')} | {saved} |")
+    bound = doc.get("mask_bound")
+    if bound:
+        lines += ["", f"本と同じように `np.random.rand` でマスクを作るかぎり、1 ステップは GEMM 下限の"
+                  f"およそ {_f(bound.get('over_floor'), '.2f')} 倍より短くなりません。"
+                  "ReLU・プーリング・ドロップアウトをどう書いても、同じです。"]
+    return "\n".join(lines)
+
+
 def render_gap(gap_dir):
-    """One table per network of the run's gap harness (``gap/<network>.csv``), in the order of
+    """One table per network of the run's gap results (``gap/<network>.json``), in the order of
     NETWORK_NAMES; a line that says so where the run has none."""
-    tables = []
-    for network, title in NETWORK_NAMES.items():
-        csv_path = Path(gap_dir) / f"{network}.csv"
-        if not csv_path.exists():
-            continue
-        rows = list(csv.DictReader(open(csv_path, encoding="utf-8")))
-        steps = f"{rows[0]['rounds']} 回 × {rows[0]['steps']} ステップ" if rows else "?"
-        lines = [f"**{title}** (`{csv_path.parent.name}/{csv_path.name}`、{steps}の中央値)", "",
-                 "| 1 ステップの中身 | 1 ステップ [ms] | GEMM 下限比 | StuCrs より短くなった時間 [ms] |",
-                 "| --- | ---: | ---: | ---: |"]
-        for r in rows:
-            saved = "–" if r["variant"] in ("stucrs", "floor") else _f(float(r["saving_us"]) / 1e3, ".2f")
-            lines.append(f"| {GAP_VARIANT_NAMES.get(r['variant'], r['variant'])} | "
-                         f"{_f(float(r['per_step_us']) / 1e3, '.2f')} | {_f(r['over_floor'], '.2f')} | {saved} |")
-        bound = next((r for r in rows if r["free"] == "relu+pooling+scaling"), None)
-        if bound is not None:
-            lines += ["", f"本と同じドロップアウトのマスクを引くかぎり、ReLU・プーリング・ドロップアウトを"
-                      f"どう計算しても、1 ステップは GEMM 下限の {_f(bound['over_floor'], '.2f')} 倍より"
-                      "短くなりません。"]
-        tables.append("\n".join(lines))
+    tables = [_gap_table(Path(gap_dir) / f"{network}.json") for network in NETWORK_NAMES
+              if (Path(gap_dir) / f"{network}.json").exists()]
     if not tables:
         shown = os.path.relpath(gap_dir, ROOT) if Path(gap_dir).resolve().is_relative_to(ROOT) else gap_dir
-        return f"この実行には gap の結果 (`{shown}/<network>.csv`) がありません。"
+        return f"この実行には gap の結果 (`{shown}/<network>.json`) がありません。"
     return "\n\n".join(tables)
 
 
-def write_block(page, table, start=START, end=END):
+def replace_blocks(page, blocks):
+    """Replace each ``(start, end, text)`` block of ``page`` at once: every marker pair is checked
+    first and the page is written once (atomically), so a page is never left half updated."""
     text = page.read_text(encoding="utf-8")
-    if start not in text or end not in text:
-        raise SystemExit(f"{page} has no {start} ... {end} block to replace")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    new = head + start + "\n" + table + "\n" + end + tail
+    for start, end, _ in blocks:
+        if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+            raise SystemExit(f"{page} needs one {start} ... {end} block to replace; nothing was written")
+    for start, end, body in blocks:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = head + start + "\n" + body + "\n" + end + tail
     fd, tmp = tempfile.mkstemp(dir=page.parent, suffix=".md.part")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(new)
+        f.write(text)
     os.replace(tmp, page)
 
 
@@ -155,8 +171,7 @@ def main(argv=None):
         raise SystemExit(f"{args.summary} does not exist: run the pipeline first (bash scripts/run.sh)")
     table, gap = render(args.summary, args.runs), render_gap(args.gap)
     if args.write:
-        write_block(Path(args.page), table)
-        write_block(Path(args.page), gap, GAP_START, GAP_END)
+        replace_blocks(Path(args.page), [(START, END, table), (GAP_START, GAP_END, gap)])
     print(table + "\n\n" + gap)
 
 

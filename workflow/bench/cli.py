@@ -178,6 +178,9 @@ def main(argv=None):
                 os.execve(sys.executable, getattr(sys, "orig_argv", [sys.executable, "-m", "workflow.bench",
                                                                       *sys.argv[1:]]), env)
             # called in-process (tests): the process keeps its malloc; the result records which
+    from . import record
+
+    record.source_at_start()  # the code this run starts with (git commit, uncommitted changes)
     # SIGTERM (Snakemake cancelling a job) raises Terminated from here on (after any restart
     # above), so that `finally` blocks run and the job says why it stopped; no result is written
     signal.signal(signal.SIGTERM, _on_sigterm)

@@ -61,3 +61,12 @@ MNIST_SHA256 = {
     "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 MNIST_FILES = tuple(MNIST_SHA256)
+
+
+def source_label(env):
+    """How a result names the code it ran: the commit's first 12 characters, with
+    ``with uncommitted changes`` where tracked files differed from it and ``changes unknown``
+    where that was not recorded (older results, or no git)."""
+    commit = (env.get("git_commit") or "unknown")[:12]
+    dirty = env.get("git_dirty")
+    return commit + {True: " with uncommitted changes", False: ""}.get(dirty, " (changes unknown)")

@@ -310,26 +310,40 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-def git_commit(root=REPO_ROOT):
+def _git(root, *args):
+    """``git ARGS`` in ``root``: its output, or None where git is missing or fails. No optional
+    locks: reading the state never writes the repository's index."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=str(root), capture_output=True,
+        out = subprocess.run(["git", "--no-optional-locks", *args], cwd=str(root), capture_output=True,
                              text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    commit = out.stdout.strip()
-    return commit if out.returncode == 0 and commit else "unknown"
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def git_commit(root=REPO_ROOT):
+    commit = (_git(root, "rev-parse", "HEAD") or "").strip()
+    return commit or "unknown"
 
 
 def git_dirty(root=REPO_ROOT):
-    """True where tracked files differ from the recorded commit (the run's code is not that commit's
+    """True where tracked files differ from the checked-out commit (the code is not that commit's
     alone), False where they do not, None where git cannot tell. Untracked and ignored files
     (results/, resources/, environments) do not count."""
-    try:
-        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=str(root),
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return bool(out.stdout.strip()) if out.returncode == 0 else None
+    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status.strip())
+
+
+_SOURCE = {}
+
+
+def source_at_start():
+    """{"git_commit", "git_dirty"} of this checkout, read on the first call: the harness calls it
+    when a command starts, so that a run records the code it started with even if files change or
+    a commit is made while it trains."""
+    if not _SOURCE:
+        _SOURCE.update(git_commit=git_commit(), git_dirty=git_dirty())
+    return dict(_SOURCE)
 
 
 _BLAS_KEYS = ("user_api", "internal_api", "prefix", "version", "num_threads", "threading_layer",
@@ -407,8 +421,7 @@ def environment(framework_version, threads, data_sha256):
         "cpu_model": cpu_model(),
         "cores": available_cores(),
         "threads": threads,
-        "git_commit": git_commit(),
-        "git_dirty": git_dirty(),
+        **source_at_start(),
         "data_sha256": data_sha256 or {},
         "hostname": socket.gethostname(),
         "platform": platform.platform(),

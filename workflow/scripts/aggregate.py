@@ -19,6 +19,7 @@ from pathlib import Path
 from pipeline_common import (DEVICE_ORDER, FRAMEWORK_ORDER, NETWORK_ORDER,
                              atomic_write_text, is_finite, load_result, logging_to, ordered,
                              runs_table)
+from workflow.bench.contract import source_label  # noqa: E402 - on the path through pipeline_common
 
 COLUMNS = ["network", "framework", "device", "variant", "repeats_ok", "repeats_total",
            "wall_time_median_s", "wall_time_min_s", "wall_time_max_s", "speedup_vs_dezero",
@@ -123,17 +124,17 @@ def table_rows(df):
 
 def provenance(results):
     """Where and from what code the runs were measured, from their recorded environments: the CPU
-    (cores, threads) and the git commit, flagged where tracked files had uncommitted changes. A run
-    made of several machines or commits lists each, so that it cannot pass for one."""
+    (cores, threads) and the git commit (``contract.source_label``: flagged where tracked files had
+    uncommitted changes). A run made of several machines or commits lists each, so that it cannot
+    pass for one."""
     envs = [r.get("environment") or {} for r in results]
     envs = [e for e in envs if e]
     if not envs:
         return ""
     machines = sorted({"%s (%s cores, %s threads)" % (e.get("cpu_model") or "unknown CPU",
-                                                      e.get("cores", "?"), e.get("threads", "?"))
+                                                      e.get("cores") or "?", e.get("threads") or "?")
                        for e in envs})
-    commits = sorted({(e.get("git_commit") or "unknown")[:12]
-                      + (" with uncommitted changes" if e.get("git_dirty") else "") for e in envs})
+    commits = sorted({source_label(e) for e in envs})
     return "Measured on %s; code: commit %s." % ("; ".join(machines), ", ".join(commits))
 
 

@@ -229,6 +229,17 @@ def with_retries(fn, what):
             raise
 
 
+def source_tags(env):
+    """The code a run ran, as tags: MLflow's ``mlflow.source.git.commit`` (the UI links it) and
+    ``git_dirty`` (``true``: tracked files differed from that commit; no tag where unknown)."""
+    tags = {}
+    if env.get("git_commit"):
+        tags["mlflow.source.git.commit"] = str(env["git_commit"])
+    if env.get("git_dirty") is not None:
+        tags["git_dirty"] = "true" if env["git_dirty"] else "false"
+    return tags
+
+
 def _short_env_tags(env):
     """One-word environment facts as tags (``env.threads``, ``env.cpu_model``, ...); everything
     else (BLAS, paths, nested records) is in the ``environment.json`` artifact, not in tags."""
@@ -437,10 +448,7 @@ def _track_locked(client, res, result_path, marker_path, experiment, uri, artifa
             "mlflow.source.type": "LOCAL", "mlflow.user": _user()}
     if res.get("message"):
         tags["message"] = str(res["message"])[:5000]
-    if env.get("git_commit"):
-        tags["mlflow.source.git.commit"] = str(env["git_commit"])
-    if env.get("git_dirty") is not None:  # true: the code had changes not in that commit
-        tags["git_dirty"] = "true" if env["git_dirty"] else "false"
+    tags.update(source_tags(env))
     tags.update(_short_env_tags(env))
     if stale:
         tags["replaces"] = ",".join(r.info.run_id for r in stale)
