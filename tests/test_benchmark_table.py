@@ -40,7 +40,8 @@ def test_render_and_write_replace_only_the_marked_block(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("before\n" + mod.START + "\nold table\n" + mod.END + "\nafter\n" + mod.GAP_START
                     + mod.GAP_END + "\n", encoding="utf-8")
-    mod.main(["--summary", str(tmp_path / "summary.csv"), "--runs", str(runs), "--page", str(page), "--write"])
+    mod.main(["--summary", str(tmp_path / "summary.csv"), "--runs", str(runs), "--page", str(page),
+              "--gap", str(tmp_path / "gap"), "--write"])  # a run without gap results
     text = page.read_text(encoding="utf-8")
     assert text.startswith("before\n") and "\nafter\n" in text and "old table" not in text
     assert "gap の結果" in text.split(mod.GAP_START)[1]  # this run has no gap tables: said so
