@@ -254,6 +254,12 @@ def test_report_shows_the_summary_table_and_each_figure_once(work):
     summary = (work / "results" / "quick" / "summary.html").read_text(encoding="utf-8")
     assert '<table id="summary">' in summary and summary.count("<tr>") >= 1 + len(JOBS)
     assert "Smoke test (preset <code>quick</code>)" in summary
+    assert "parts made free one at a time" in text  # the landing text names the Profile category
+    # under the table: where and from what code the runs were measured (the copy the test runs
+    # is no git checkout: its commit is unknown, and the line says so instead of passing it off)
+    cpu = json.loads(next((work / "results" / "quick" / "runs").glob("*.json")).read_text())["environment"]
+    assert ("Measured on %s (%s cores, %s threads); code: commit unknown (changes unknown).</p>"
+            % (cpu["cpu_model"], cpu["cores"], cpu["threads"])) in summary
 
 
 def test_second_run_has_nothing_to_do(work):
